@@ -1,0 +1,405 @@
+/* SPDX-License-Identifier: MIT */
+/* gw_chat.c: the chat protocol's request side (see gw_chat.h and
+ * docs/protocol.md). jansson stays at this edge: payloads are parsed,
+ * validated, turned into adapter calls and released before returning. */
+#include "gw_chat.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gw_events.h"
+#include "gw_log.h"
+#include "gw_socket.h"
+
+#define INBOX_CAP 64 /* ring size; cfg->inbox_max bounds what is used */
+
+typedef struct req {
+  gw_chat_t *c;
+  gw_socket_t *s;
+  uint64_t ack;
+  char *room;
+  char *name;
+  int64_t ts;
+} req_t;
+
+static int64_t wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- replies ------------------------------------------------------------ */
+
+static void send_owned(gw_socket_t *s, gw_frame_t *f) {
+  if (f != NULL) {
+    gw_socket_send(s, f);
+    gw_frame_unref(f);
+  }
+}
+
+static void reply_error(gw_chat_t *c, gw_socket_t *s, uint64_t ack,
+                        gw_chat_err_t e) {
+  c->metrics->errors[e]++;
+  if (!gw_socket_alive(s)) return;
+  json_t *err = json_pack("{s:s,s:s}", "code", gw_chat_err_code(e), "message",
+                          gw_chat_err_msg(e));
+  if (ack != GW_EIO_NO_ID)
+    send_owned(s,
+               gw_eio_ack(ack, json_pack("{s:b,s:o}", "ok", 0, "error", err)));
+  else
+    send_owned(s, gw_ev_encode(GW_EV_CHATERROR, err));
+}
+
+/* reply_ok answers an ack with {"ok":true} plus |extra|'s members (stolen,
+ * may be NULL). Without an ack id nothing is sent. */
+static void reply_ok(gw_socket_t *s, uint64_t ack, json_t *extra) {
+  if (ack == GW_EIO_NO_ID || !gw_socket_alive(s)) {
+    json_decref(extra);
+    return;
+  }
+  json_t *o = json_pack("{s:b}", "ok", 1);
+  if (o != NULL && extra != NULL) json_object_update(o, extra);
+  json_decref(extra);
+  send_owned(s, gw_eio_ack(ack, o));
+}
+
+/* ---- validation --------------------------------------------------------- */
+
+/* utf8_next decodes one code point of valid UTF-8 (jansson validated it). */
+static size_t utf8_next(const unsigned char *p, const unsigned char *end,
+                        uint32_t *cp) {
+  if (p[0] < 0x80 || p + 1 >= end) {
+    *cp = p[0];
+    return 1;
+  }
+  if ((p[0] & 0xE0) == 0xC0) {
+    *cp = (uint32_t)(p[0] & 0x1F) << 6 | (p[1] & 0x3F);
+    return 2;
+  }
+  if ((p[0] & 0xF0) == 0xE0 && p + 2 < end) {
+    *cp = (uint32_t)(p[0] & 0x0F) << 12 | (uint32_t)(p[1] & 0x3F) << 6 |
+          (p[2] & 0x3F);
+    return 3;
+  }
+  if (p + 3 < end) {
+    *cp = (uint32_t)(p[0] & 0x07) << 18 | (uint32_t)(p[1] & 0x3F) << 12 |
+          (uint32_t)(p[2] & 0x3F) << 6 | (p[3] & 0x3F);
+    return 4;
+  }
+  *cp = 0xFFFD;
+  return 1;
+}
+
+/* is_space: the white space JavaScript's trim() removes. */
+static int is_space(uint32_t c) {
+  return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0xA0 || c == 0x1680 ||
+         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
+         c == 0x202F || c == 0x205F || c == 0x3000 || c == 0xFEFF;
+}
+
+static int is_control(uint32_t c) {
+  return c < 0x20 || (c >= 0x7F && c <= 0x9F);
+}
+
+int gw_chat_trim_name(const char *s, size_t len, size_t max_chars,
+                      const char **out, size_t *out_len) {
+  const unsigned char *p = (const unsigned char *)s, *end = p + len;
+  const unsigned char *first = NULL, *last_end = NULL;
+  size_t chars = 0, chars_at_last = 0;
+  while (p < end) {
+    uint32_t cp;
+    size_t n = utf8_next(p, end, &cp);
+    if (!is_space(cp)) {
+      if (is_control(cp)) return GW_EINVAL;
+      if (first == NULL) {
+        first = p;
+        chars = 0;
+      }
+      last_end = p + n;
+      chars_at_last = chars + 1;
+    }
+    if (first != NULL) chars++;
+    p += n;
+  }
+  if (first == NULL || chars_at_last > max_chars) return GW_EINVAL;
+  *out = (const char *)first;
+  *out_len = (size_t)(last_end - first);
+  return 0;
+}
+
+/* name_arg validates payload[key] as a name and returns a trimmed copy. */
+static char *name_arg(gw_chat_t *c, json_t *payload, const char *key) {
+  json_t *v = json_object_get(payload, key);
+  const char *t;
+  size_t tl;
+  if (!json_is_string(v) ||
+      gw_chat_trim_name(json_string_value(v), json_string_length(v),
+                        c->cfg->max_name_chars, &t, &tl) != 0)
+    return NULL;
+  return strndup(t, tl);
+}
+
+/* ---- rate limit (token bucket) ----------------------------------------- */
+
+static int rate_ok(gw_chat_t *c, gw_chat_sess_t *ss) {
+  if (c->cfg->rate_limit == 0) return 1;
+  double burst = (double)(c->cfg->rate_burst ? c->cfg->rate_burst
+                                             : 2 * c->cfg->rate_limit);
+  uint64_t now = uv_now(c->loop);
+  ss->tokens +=
+      (double)(now - ss->refill_ms) * (double)c->cfg->rate_limit / 1000.0;
+  ss->refill_ms = now;
+  if (ss->tokens > burst) ss->tokens = burst;
+  if (ss->tokens < 1.0) return 0;
+  ss->tokens -= 1.0;
+  return 1;
+}
+
+void gw_chat_sess_init(gw_chat_t *c, gw_chat_sess_t *ss) {
+  memset(ss, 0, sizeof(*ss));
+  ss->tokens = (double)(c->cfg->rate_burst ? c->cfg->rate_burst
+                                           : 2 * c->cfg->rate_limit);
+  ss->refill_ms = uv_now(c->loop);
+}
+
+void gw_chat_sess_close(gw_chat_sess_t *ss) {
+  free(ss->room);
+  free(ss->name);
+  ss->room = ss->name = NULL;
+  while (ss->in_n) {
+    free(ss->inbox[ss->in_head]);
+    ss->in_head = (ss->in_head + 1) % INBOX_CAP;
+    ss->in_n--;
+  }
+  free(ss->inbox);
+  ss->inbox = NULL;
+}
+
+/* ---- requests ----------------------------------------------------------- */
+
+static req_t *req_new(gw_chat_t *c, gw_socket_t *s, uint64_t ack) {
+  req_t *r = calloc(1, sizeof(*r));
+  if (r != NULL) {
+    r->c = c;
+    r->s = s;
+    r->ack = ack;
+    gw_socket_hold(s);
+  }
+  return r;
+}
+
+static void req_free(req_t *r) {
+  gw_socket_t *s = r->s;
+  free(r->room);
+  free(r->name);
+  free(r);
+  gw_socket_release(s);
+}
+
+static void dispatch(gw_chat_t *c, gw_socket_t *s);
+
+static void on_join_done(void *arg, int status) {
+  req_t *r = arg;
+  gw_chat_sess_t *ss = gw_socket_sess(r->s);
+  ss->busy = 0;
+  if (status == 0) {
+    free(ss->room);
+    free(ss->name);
+    ss->room = r->room;
+    ss->name = r->name;
+    r->room = r->name = NULL;
+    reply_ok(r->s, r->ack,
+             json_pack("{s:s,s:s,s:s}", "room", ss->room, "userName", ss->name,
+                       "key", gw_socket_sid(r->s)));
+  } else {
+    reply_error(r->c, r->s, r->ack, gw_chat_err_from(status));
+  }
+  gw_socket_t *s = r->s;
+  gw_chat_t *c = r->c;
+  gw_socket_hold(s);
+  req_free(r);
+  dispatch(c, s);
+  gw_socket_release(s);
+}
+
+static void on_leave_done(void *arg, int status) {
+  req_t *r = arg;
+  gw_chat_sess_t *ss = gw_socket_sess(r->s);
+  ss->busy = 0;
+  if (status == 0 || status == GW_ENOTINROOM) {
+    free(ss->room);
+    free(ss->name);
+    ss->room = ss->name = NULL;
+  }
+  if (status == 0)
+    reply_ok(r->s, r->ack, NULL);
+  else
+    reply_error(r->c, r->s, r->ack, gw_chat_err_from(status));
+  gw_socket_t *s = r->s;
+  gw_chat_t *c = r->c;
+  gw_socket_hold(s);
+  req_free(r);
+  dispatch(c, s);
+  gw_socket_release(s);
+}
+
+static void on_send_done(void *arg, int status) {
+  req_t *r = arg;
+  if (status == 0)
+    reply_ok(r->s, r->ack, json_pack("{s:I}", "ts", (json_int_t)r->ts));
+  else
+    reply_error(r->c, r->s, r->ack, gw_chat_err_from(status));
+  req_free(r);
+}
+
+static void do_create(gw_chat_t *c, gw_socket_t *s, json_t *payload,
+                      uint64_t ack) {
+  gw_chat_sess_t *ss = gw_socket_sess(s);
+  if (!json_is_object(payload))
+    return reply_error(c, s, ack, GW_CE_BAD_REQUEST);
+  char *room = name_arg(c, payload, "roomName");
+  char *name = room ? name_arg(c, payload, "userName") : NULL;
+  if (room == NULL || name == NULL) {
+    free(room);
+    return reply_error(c, s, ack, GW_CE_INVALID_NAME);
+  }
+  req_t *r = req_new(c, s, ack);
+  if (r == NULL) {
+    free(room);
+    free(name);
+    return reply_error(c, s, ack, GW_CE_INTERNAL);
+  }
+  r->room = room;
+  r->name = name;
+  ss->busy = 1;
+  int rc = gw_adapter_join(c->adapter, gw_socket_sid(s), room, name,
+                           on_join_done, r);
+  if (rc != 0) {
+    ss->busy = 0;
+    req_free(r);
+    reply_error(c, s, ack, gw_chat_err_from(rc));
+  }
+}
+
+static void do_leave(gw_chat_t *c, gw_socket_t *s, json_t *payload,
+                     uint64_t ack) {
+  gw_chat_sess_t *ss = gw_socket_sess(s);
+  if (payload != NULL && !json_is_object(payload) && !json_is_null(payload))
+    return reply_error(c, s, ack, GW_CE_BAD_REQUEST);
+  if (ss->room == NULL) return reply_error(c, s, ack, GW_CE_NOT_IN_ROOM);
+  req_t *r = req_new(c, s, ack);
+  if (r == NULL) return reply_error(c, s, ack, GW_CE_INTERNAL);
+  ss->busy = 1;
+  int rc = gw_adapter_leave(c->adapter, gw_socket_sid(s), on_leave_done, r);
+  if (rc != 0) {
+    ss->busy = 0;
+    req_free(r);
+    reply_error(c, s, ack, gw_chat_err_from(rc));
+  }
+}
+
+static void do_send(gw_chat_t *c, gw_socket_t *s, json_t *payload,
+                    uint64_t ack) {
+  gw_chat_sess_t *ss = gw_socket_sess(s);
+  if (!json_is_object(payload))
+    return reply_error(c, s, ack, GW_CE_BAD_REQUEST);
+  if (ss->room == NULL) return reply_error(c, s, ack, GW_CE_NOT_IN_ROOM);
+  json_t *msg = json_object_get(payload, "message");
+  size_t mlen = json_string_length(msg);
+  if (!json_is_string(msg) || mlen == 0 || mlen > c->cfg->max_message_bytes ||
+      memchr(json_string_value(msg), '\0', mlen) != NULL)
+    return reply_error(c, s, ack, GW_CE_INVALID_MESSAGE);
+  json_t *sel = json_object_get(payload, "select");
+  const char *target = NULL;
+  if (sel != NULL && !json_is_null(sel) &&
+      !(json_is_string(sel) && strcmp(json_string_value(sel), "all") == 0)) {
+    if (!json_is_string(sel))
+      return reply_error(c, s, ack, GW_CE_USER_NOT_FOUND);
+    target = json_string_value(sel);
+  }
+  req_t *r = req_new(c, s, ack);
+  if (r == NULL) return reply_error(c, s, ack, GW_CE_INTERNAL);
+  r->ts = wall_ms();
+  /* The one encoding of this message, whatever the number of recipients. */
+  gw_frame_t *f =
+      gw_ev_encode(GW_EV_NEWMESSAGE,
+                   json_pack("{s:s%,s:s,s:b,s:I}", "message",
+                             json_string_value(msg), mlen, "user", ss->name,
+                             "dm", target != NULL, "ts", (json_int_t)r->ts));
+  int rc = GW_ENOMEM;
+  if (f != NULL)
+    rc = target ? gw_adapter_emit_dm(c->adapter, gw_socket_sid(s), ss->room,
+                                     target, f, on_send_done, r)
+                : gw_adapter_emit_room(c->adapter, gw_socket_sid(s), ss->room,
+                                       f, on_send_done, r);
+  gw_frame_unref(f);
+  if (rc != 0) {
+    req_free(r);
+    reply_error(c, s, ack, gw_chat_err_from(rc));
+  }
+}
+
+static void handle(gw_chat_t *c, gw_socket_t *s, const gw_eio_pkt_t *pkt) {
+  json_t *payload = json_array_get(pkt->data, 1);
+  const char *ev = pkt->event ? pkt->event : "";
+  if (strcmp(ev, "create") == 0)
+    do_create(c, s, payload, pkt->id);
+  else if (strcmp(ev, "sendMessage") == 0)
+    do_send(c, s, payload, pkt->id);
+  else if (strcmp(ev, "leave") == 0)
+    do_leave(c, s, payload, pkt->id);
+  else
+    reply_error(c, s, pkt->id, GW_CE_UNKNOWN_EVENT);
+}
+
+/* ---- arrival and the inbox ---------------------------------------------- */
+
+static void dispatch(gw_chat_t *c, gw_socket_t *s) {
+  gw_chat_sess_t *ss = gw_socket_sess(s);
+  if (ss->dispatching) return;
+  ss->dispatching = 1;
+  while (!ss->busy && ss->in_n > 0 && gw_socket_alive(s)) {
+    gw_chat_msg_t *m = ss->inbox[ss->in_head];
+    ss->in_head = (ss->in_head + 1) % INBOX_CAP;
+    ss->in_n--;
+    gw_eio_pkt_t pkt;
+    if (gw_eio_parse(m->buf, m->len, &pkt) == 0) {
+      handle(c, s, &pkt);
+      gw_eio_pkt_clear(&pkt);
+    }
+    free(m);
+  }
+  ss->dispatching = 0;
+}
+
+static gw_in_event_t in_kind(const char *ev) {
+  if (ev == NULL) return GW_IN_OTHER;
+  if (strcmp(ev, "create") == 0) return GW_IN_CREATE;
+  if (strcmp(ev, "sendMessage") == 0) return GW_IN_SENDMESSAGE;
+  if (strcmp(ev, "leave") == 0) return GW_IN_LEAVE;
+  return GW_IN_OTHER;
+}
+
+void gw_chat_on_event(gw_chat_t *c, gw_socket_t *s, const char *raw, size_t len,
+                      const gw_eio_pkt_t *pkt) {
+  gw_chat_sess_t *ss = gw_socket_sess(s);
+  c->metrics->events_in[in_kind(pkt->event)]++;
+  if (!rate_ok(c, ss)) return reply_error(c, s, pkt->id, GW_CE_RATE_LIMITED);
+  if (!ss->busy && ss->in_n == 0) {
+    handle(c, s, pkt);
+    return;
+  }
+  /* A membership change is in flight: keep arrival order. */
+  size_t max = c->cfg->inbox_max < INBOX_CAP ? c->cfg->inbox_max : INBOX_CAP;
+  gw_chat_msg_t *m = NULL;
+  if (ss->inbox == NULL) ss->inbox = calloc(INBOX_CAP, sizeof(*ss->inbox));
+  if (ss->inbox == NULL || ss->in_n >= max ||
+      (m = malloc(sizeof(*m) + len)) == NULL)
+    return reply_error(c, s, pkt->id, GW_CE_RATE_LIMITED);
+  m->len = len;
+  memcpy(m->buf, raw, len);
+  ss->inbox[(ss->in_head + ss->in_n) % INBOX_CAP] = m;
+  ss->in_n++;
+  dispatch(c, s);
+}

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/* gw_config.h: the gateway's settings, from flags and environment.
+ * Every flag has an environment twin (CHAT_PORT, REDIS_URL, ...); a flag
+ * wins over the environment, which wins over the default. */
+#ifndef GW_CONFIG_H
+#define GW_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct gw_config {
+  const char *host;
+  uint64_t port;
+  const char *web_root;
+  const char *client_js;
+  const char *redis_url; /* NULL: in-memory adapter */
+  const char *node_id;   /* NULL: derived from hostname and pid */
+  uint64_t rate_limit;   /* messages/s per socket; 0 disables */
+  uint64_t rate_burst;   /* 0: twice the rate */
+  int log_level;
+  uint64_t ping_interval_ms;
+  uint64_t ping_timeout_ms;
+  uint64_t max_payload;
+  uint64_t queue_frames;
+  uint64_t queue_bytes;
+  uint64_t drain_ms;
+  uint64_t max_rooms;
+  uint64_t max_room_members;
+  uint64_t max_connections;
+  uint64_t max_name_chars;
+  uint64_t max_message_bytes;
+  uint64_t inbox_max; /* requests waiting behind one in flight */
+  uint64_t redis_timeout_ms;
+  uint64_t redis_max_pending;
+  uint64_t heartbeat_ms;
+  uint64_t node_ttl_ms;
+  int help;
+  char node_id_buf[96];
+} gw_config_t;
+
+/* gw_config_defaults fills |c| with the defaults. */
+void gw_config_defaults(gw_config_t *c);
+
+/* gw_config_parse applies the environment (read through |getenv_fn|, e.g.
+ * getenv) and then |argv| on top of |c|. Strings are borrowed from argv and
+ * the environment. Returns 0, or GW_EINVAL with a message in |err|. */
+int gw_config_parse(gw_config_t *c, int argc, char **argv,
+                    const char *(*getenv_fn)(const char *), char *err,
+                    size_t errlen);
+
+/* gw_config_usage writes the --help text to |out| (a FILE *). */
+void gw_config_usage(void *out);
+
+#endif /* GW_CONFIG_H */

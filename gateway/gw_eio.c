@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: MIT */
+/* gw_eio.c: Engine.IO / Socket.IO packet codec (see gw_eio.h). */
+#include "gw_eio.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "gw_err.h"
+
+/* Event names Socket.IO reserves; an EVENT using one is malformed. */
+static const char *const reserved_events[] = {"connect",     "connect_error",
+                                              "disconnect",  "disconnecting",
+                                              "newListener", "removeListener"};
+
+static int is_reserved(const char *ev) {
+  for (size_t i = 0; i < sizeof(reserved_events) / sizeof(*reserved_events);
+       i++)
+    if (strcmp(ev, reserved_events[i]) == 0) return 1;
+  return 0;
+}
+
+void gw_eio_pkt_clear(gw_eio_pkt_t *pkt) {
+  json_decref(pkt->data);
+  pkt->data = NULL;
+  pkt->event = NULL;
+}
+
+static int parse_sio(gw_eio_pkt_t *pkt) {
+  const char *p = pkt->text, *end = pkt->text + pkt->text_len;
+  if (p == end || *p < '0' || *p > '6') return GW_EPROTO;
+  pkt->sio_type = *p++ - '0';
+  /* Binary packets need attachments we do not accept: refuse them whole. */
+  if (pkt->sio_type == GW_SIO_BINARY_EVENT ||
+      pkt->sio_type == GW_SIO_BINARY_ACK)
+    return GW_EPROTO;
+  pkt->nsp = "/";
+  pkt->nsp_len = 1;
+  if (p < end && *p == '/') {
+    const char *c = memchr(p, ',', (size_t)(end - p));
+    pkt->nsp = p;
+    pkt->nsp_len = (size_t)((c ? c : end) - p);
+    p = c ? c + 1 : end;
+  }
+  pkt->id = GW_EIO_NO_ID;
+  if (p < end && *p >= '0' && *p <= '9') {
+    uint64_t id = 0;
+    int digits = 0;
+    while (p < end && *p >= '0' && *p <= '9') {
+      if (++digits > 15) /* beyond JS's exact integers */
+        return GW_EPROTO;
+      id = id * 10 + (uint64_t)(*p++ - '0');
+    }
+    pkt->id = id;
+  }
+  if (p < end) {
+    json_error_t jerr;
+    pkt->data = json_loadb(
+        p, (size_t)(end - p),
+        JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+    if (pkt->data == NULL) return GW_EPROTO;
+  }
+  switch (pkt->sio_type) {
+  case GW_SIO_CONNECT:
+    if (pkt->data != NULL && !json_is_object(pkt->data)) return GW_EPROTO;
+    break;
+  case GW_SIO_DISCONNECT:
+    if (pkt->data != NULL) return GW_EPROTO;
+    break;
+  case GW_SIO_EVENT: {
+    json_t *first = json_array_get(pkt->data, 0);
+    if (!json_is_array(pkt->data) || first == NULL) return GW_EPROTO;
+    if (json_is_string(first)) {
+      pkt->event = json_string_value(first);
+      if (is_reserved(pkt->event)) return GW_EPROTO;
+    } else if (!json_is_number(first)) {
+      return GW_EPROTO;
+    }
+    break;
+  }
+  case GW_SIO_ACK:
+    if (!json_is_array(pkt->data)) return GW_EPROTO;
+    break;
+  case GW_SIO_CONNECT_ERROR: /* only servers send it */
+  default:
+    return GW_EPROTO;
+  }
+  return 0;
+}
+
+int gw_eio_parse(const char *buf, size_t len, gw_eio_pkt_t *pkt) {
+  memset(pkt, 0, sizeof(*pkt));
+  if (len == 0 || buf[0] < '0' || buf[0] > '6') return GW_EPROTO;
+  pkt->eio_type = buf[0] - '0';
+  pkt->text = buf + 1;
+  pkt->text_len = len - 1;
+  if (pkt->eio_type != GW_EIO_MESSAGE) return 0;
+  int rc = parse_sio(pkt);
+  if (rc != 0) gw_eio_pkt_clear(pkt);
+  return rc;
+}
+
+size_t gw_eio_open_packet(char *out, size_t cap, const char *sid,
+                          uint64_t ping_interval_ms, uint64_t ping_timeout_ms,
+                          uint64_t max_payload) {
+  int n = snprintf(out, cap,
+                   "0{\"sid\":\"%s\",\"upgrades\":[],\"pingInterval\":%" PRIu64
+                   ",\"pingTimeout\":%" PRIu64 ",\"maxPayload\":%" PRIu64 "}",
+                   sid, ping_interval_ms, ping_timeout_ms, max_payload);
+  return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+gw_frame_t *gw_eio_ack(uint64_t id, json_t *arg) {
+  char head[24];
+  int hl = snprintf(head, sizeof(head), "43%" PRIu64, id);
+  json_t *arr = json_array();
+  gw_frame_t *f = NULL;
+  if (arr == NULL || arg == NULL || json_array_append_new(arr, arg) != 0) {
+    if (arr == NULL || arg == NULL) json_decref(arg);
+    goto out;
+  }
+  size_t n = json_dumpb(arr, NULL, 0, JSON_COMPACT);
+  if (n == 0 || (f = gw_frame_new(GW_EV_ACK, (size_t)hl + n)) == NULL) goto out;
+  memcpy(gw_frame_data(f), head, (size_t)hl);
+  if (json_dumpb(arr, (char *)gw_frame_data(f) + hl, n, JSON_COMPACT) != n) {
+    gw_frame_unref(f);
+    f = NULL;
+  }
+out:
+  json_decref(arr);
+  return f;
+}
+
+int gw_eio_sid(char out[21]) {
+  static const char b64url[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  unsigned char r[15];
+  size_t got = 0;
+  while (got < sizeof(r)) {
+    ssize_t n = getrandom(r + got, sizeof(r) - got, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    got += (size_t)n;
+  }
+  /* 15 bytes = 120 bits = 20 base64 characters, no padding. */
+  for (int i = 0, o = 0; i < 15; i += 3) {
+    uint32_t v = (uint32_t)r[i] << 16 | (uint32_t)r[i + 1] << 8 | r[i + 2];
+    out[o++] = b64url[(v >> 18) & 63];
+    out[o++] = b64url[(v >> 12) & 63];
+    out[o++] = b64url[(v >> 6) & 63];
+    out[o++] = b64url[v & 63];
+  }
+  out[20] = '\0';
+  return 0;
+}

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+/* gw_eio_test.c: the Engine.IO / Socket.IO codec, table-driven. */
+#include "gw_test.h"
+
+#include "gw_eio.h"
+#include "gw_err.h"
+
+typedef struct {
+  const char *in;
+  int ok;
+  int eio, sio;
+  const char *nsp;
+  long long id; /* -1: none */
+  const char *event;
+} pcase_t;
+
+static const pcase_t cases[] = {
+    {"2", 1, GW_EIO_PING, 0, NULL, -1, NULL},
+    {"3", 1, GW_EIO_PONG, 0, NULL, -1, NULL},
+    {"3probe", 1, GW_EIO_PONG, 0, NULL, -1, NULL},
+    {"1", 1, GW_EIO_CLOSE, 0, NULL, -1, NULL},
+    {"40", 1, GW_EIO_MESSAGE, GW_SIO_CONNECT, "/", -1, NULL},
+    {"40{\"token\":\"1\"}", 1, GW_EIO_MESSAGE, GW_SIO_CONNECT, "/", -1, NULL},
+    {"40/chat,", 1, GW_EIO_MESSAGE, GW_SIO_CONNECT, "/chat", -1, NULL},
+    {"40/chat", 1, GW_EIO_MESSAGE, GW_SIO_CONNECT, "/chat", -1, NULL},
+    {"40/chat,{\"a\":1}", 1, GW_EIO_MESSAGE, GW_SIO_CONNECT, "/chat", -1, NULL},
+    {"41", 1, GW_EIO_MESSAGE, GW_SIO_DISCONNECT, "/", -1, NULL},
+    {"42[\"hello\",1]", 1, GW_EIO_MESSAGE, GW_SIO_EVENT, "/", -1, "hello"},
+    {"4212[\"create\",{}]", 1, GW_EIO_MESSAGE, GW_SIO_EVENT, "/", 12, "create"},
+    {"42/chat,7[\"x\"]", 1, GW_EIO_MESSAGE, GW_SIO_EVENT, "/chat", 7, "x"},
+    {"42[1]", 1, GW_EIO_MESSAGE, GW_SIO_EVENT, "/", -1, NULL},
+    {"435[]", 1, GW_EIO_MESSAGE, GW_SIO_ACK, "/", 5, NULL},
+    /* malformed: each would close the connection */
+    {"", 0, 0, 0, NULL, -1, NULL},
+    {"9", 0, 0, 0, NULL, -1, NULL},
+    {"x", 0, 0, 0, NULL, -1, NULL},
+    {"4", 0, 0, 0, NULL, -1, NULL},
+    {"4abc", 0, 0, 0, NULL, -1, NULL},
+    {"47", 0, 0, 0, NULL, -1, NULL},
+    {"42{}", 0, 0, 0, NULL, -1, NULL},
+    {"42[]", 0, 0, 0, NULL, -1, NULL},
+    {"42", 0, 0, 0, NULL, -1, NULL},
+    {"42[\"connect\"]", 0, 0, 0, NULL, -1, NULL},
+    {"42[\"disconnecting\",1]", 0, 0, 0, NULL, -1, NULL},
+    {"42[\"a\"", 0, 0, 0, NULL, -1, NULL},
+    {"42[\"a\"]x", 0, 0, 0, NULL, -1, NULL},
+    {"42[{\"a\":1}]", 0, 0, 0, NULL, -1, NULL},
+    {"42abc[\"a\"]", 0, 0, 0, NULL, -1, NULL},
+    {"42[\"a\",{\"k\":1,\"k\":2}]", 0, 0, 0, NULL, -1, NULL},
+    {"421234567890123456[\"a\"]", 0, 0, 0, NULL, -1, NULL},
+    {"43[1]x", 0, 0, 0, NULL, -1, NULL},
+    {"43{}", 0, 0, 0, NULL, -1, NULL},
+    {"40[1]", 0, 0, 0, NULL, -1, NULL},
+    {"41{}", 0, 0, 0, NULL, -1, NULL},
+    {"44{\"message\":\"x\"}", 0, 0, 0, NULL, -1, NULL},
+    {"451-[\"baz\",{\"_placeholder\":true,\"num\":0}]", 0, 0, 0, NULL, -1,
+     NULL},
+    {"461-15[\"bar\",{\"_placeholder\":true,\"num\":0}]", 0, 0, 0, NULL, -1,
+     NULL},
+};
+
+static void test_parse_table(void) {
+  for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+    const pcase_t *c = &cases[i];
+    gw_eio_pkt_t p;
+    int rc = gw_eio_parse(c->in, strlen(c->in), &p);
+    if ((rc == 0) != c->ok)
+      GW_TEST_FAIL("case \"%s\": rc %d, want %s", c->in, rc,
+                   c->ok ? "ok" : "error");
+    if (!c->ok) {
+      GW_ASSERT_EQ(rc, GW_EPROTO);
+      GW_ASSERT(p.data == NULL);
+      continue;
+    }
+    GW_ASSERT_EQ(p.eio_type, c->eio);
+    if (c->eio == GW_EIO_MESSAGE) {
+      GW_ASSERT_EQ(p.sio_type, c->sio);
+      GW_ASSERT_MEMEQ(p.nsp, p.nsp_len, c->nsp, strlen(c->nsp));
+      GW_ASSERT_EQ(p.id == GW_EIO_NO_ID ? -1 : (long long)p.id, c->id);
+      if (c->event)
+        GW_ASSERT_STREQ(p.event, c->event);
+      else
+        GW_ASSERT(p.event == NULL);
+    }
+    gw_eio_pkt_clear(&p);
+  }
+}
+
+static void test_open_packet(void) {
+  char buf[256];
+  size_t n = gw_eio_open_packet(buf, sizeof(buf), "AAAAAAAAAAAAAAAAAAAA", 25000,
+                                20000, 1000000);
+  const char *want = "0{\"sid\":\"AAAAAAAAAAAAAAAAAAAA\",\"upgrades\":[],"
+                     "\"pingInterval\":25000,\"pingTimeout\":20000,"
+                     "\"maxPayload\":1000000}";
+  GW_ASSERT_MEMEQ(buf, n, want, strlen(want));
+  GW_ASSERT_EQ(gw_eio_open_packet(buf, 10, "x", 1, 1, 1), 0);
+}
+
+static void test_ack(void) {
+  gw_frame_t *f = gw_eio_ack(42, json_pack("{s:b}", "ok", 1));
+  GW_ASSERT_STREQ((const char *)gw_frame_data(f), "4342[{\"ok\":true}]");
+  GW_ASSERT_EQ(f->kind, GW_EV_ACK);
+  gw_frame_unref(f);
+  GW_ASSERT(gw_eio_ack(1, NULL) == NULL);
+}
+
+static void test_sid(void) {
+  char a[21], b[21];
+  GW_ASSERT_OK(gw_eio_sid(a));
+  GW_ASSERT_OK(gw_eio_sid(b));
+  GW_ASSERT_EQ(strlen(a), 20);
+  GW_ASSERT(strcmp(a, b) != 0);
+  for (int i = 0; i < 20; i++)
+    GW_ASSERT(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                     "0123456789-_",
+                     a[i]) != NULL);
+}
+
+GW_TEST_LIST = {
+    {"parse table", test_parse_table},
+    {"open packet", test_open_packet},
+    {"ack", test_ack},
+    {"sid", test_sid},
+    {NULL, NULL},
+};

@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: MIT */
+/* gw_metrics.c: Prometheus text exposition (format 0.0.4). */
+#include "gw_metrics.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+static const char *const ce_codes[] = {
+#define XX(k, code, msg) code,
+    GW_CHAT_ERROR_MAP(XX)
+#undef XX
+};
+static const char *const ce_msgs[] = {
+#define XX(k, code, msg) msg,
+    GW_CHAT_ERROR_MAP(XX)
+#undef XX
+};
+static const char *const in_names[] = {
+#define XX(k, name) name,
+    GW_IN_EVENT_MAP(XX)
+#undef XX
+};
+
+const char *gw_chat_err_code(gw_chat_err_t e) {
+  return (unsigned)e < GW_CE__COUNT ? ce_codes[e] : "internal";
+}
+
+const char *gw_chat_err_msg(gw_chat_err_t e) {
+  return (unsigned)e < GW_CE__COUNT ? ce_msgs[e] : "internal error";
+}
+
+gw_chat_err_t gw_chat_err_from(int status) {
+  switch (status) {
+  case GW_ENAMETAKEN:
+    return GW_CE_NAME_TAKEN;
+  case GW_ENOTINROOM:
+    return GW_CE_NOT_IN_ROOM;
+  case GW_ENOTFOUND:
+    return GW_CE_USER_NOT_FOUND;
+  case GW_EROOMLIMIT:
+    return GW_CE_ROOM_LIMIT;
+  case GW_EROOMFULL:
+    return GW_CE_ROOM_FULL;
+  case GW_EUNAVAIL:
+  case GW_ETIMEDOUT:
+    return GW_CE_UNAVAILABLE;
+  case GW_EINVAL:
+    return GW_CE_BAD_REQUEST;
+  default:
+    return GW_CE_INTERNAL;
+  }
+}
+
+typedef struct {
+  char *buf;
+  size_t cap, len;
+} out_t;
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static void
+put(out_t *o, const char *fmt, ...) {
+  if (o->len + 1 >= o->cap) return;
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
+  va_end(ap);
+  if (n > 0)
+    o->len += (size_t)n < o->cap - o->len ? (size_t)n : o->cap - o->len - 1;
+}
+
+static void scalar(out_t *o, const char *name, const char *type,
+                   const char *help, uint64_t v) {
+  put(o, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", name, help, name, type,
+      name, v);
+}
+
+size_t gw_metrics_render(const gw_metrics_t *m, const gw_adapter_stats_t *as,
+                         const char *adapter_name, char *buf, size_t cap) {
+  out_t o = {buf, cap, 0};
+  if (cap == 0) return 0;
+  buf[0] = '\0';
+  scalar(&o, "chat_connections", "gauge", "Open Socket.IO connections.",
+         m->connections);
+  scalar(&o, "chat_connections_total", "counter",
+         "Socket.IO connections accepted.", m->connections_total);
+  scalar(&o, "chat_rooms", "gauge",
+         "Rooms known to this process (memory: all; redis: with local "
+         "members).",
+         as->rooms);
+  scalar(&o, "chat_room_members", "gauge", "Local sockets that are in a room.",
+         as->local_members);
+  put(&o, "# HELP chat_events_in_total Chat events received, by name.\n"
+          "# TYPE chat_events_in_total counter\n");
+  for (int i = 0; i < GW_IN__COUNT; i++)
+    put(&o, "chat_events_in_total{event=\"%s\"} %" PRIu64 "\n", in_names[i],
+        m->events_in[i]);
+  put(&o, "# HELP chat_events_out_total Frames written to sockets, by "
+          "event.\n# TYPE chat_events_out_total counter\n");
+  for (int i = 0; i < GW_EV__COUNT; i++)
+    put(&o, "chat_events_out_total{event=\"%s\"} %" PRIu64 "\n",
+        gw_ev_name((gw_ev_kind_t)i), m->events_out[i]);
+  scalar(&o, "chat_frames_out_total", "counter", "WebSocket frames written.",
+         m->frames_out);
+  scalar(&o, "chat_bytes_out_total", "counter",
+         "WebSocket payload bytes written.", m->bytes_out);
+  put(&o, "# HELP chat_errors_total Chat errors answered, by code.\n"
+          "# TYPE chat_errors_total counter\n");
+  for (int i = 0; i < GW_CE__COUNT; i++)
+    put(&o, "chat_errors_total{code=\"%s\"} %" PRIu64 "\n", ce_codes[i],
+        m->errors[i]);
+  scalar(&o, "chat_slow_readers_dropped_total", "counter",
+         "Sockets closed because their outbound queue hit its bound.",
+         m->slow_readers_dropped);
+  scalar(&o, "chat_protocol_errors_total", "counter",
+         "Connections closed for malformed packets.", m->protocol_errors);
+  scalar(&o, "chat_ping_timeouts_total", "counter",
+         "Connections closed for not answering pings.", m->ping_timeouts);
+  scalar(&o, "chat_rejected_connections_total", "counter",
+         "Upgrades refused (draining or at the connection limit).",
+         m->rejected_connections);
+  put(&o,
+      "# HELP chat_adapter_up 1 when the adapter backend is usable.\n"
+      "# TYPE chat_adapter_up gauge\nchat_adapter_up{adapter=\"%s\"} %d\n",
+      adapter_name, as->backend_up);
+  scalar(&o, "chat_adapter_pending", "gauge", "Backend commands in flight.",
+         as->pending);
+  scalar(&o, "chat_adapter_errors_total", "counter",
+         "Backend commands that failed or timed out.", as->backend_errors);
+  scalar(&o, "chat_adapter_reconnects_total", "counter",
+         "Backend reconnections.", as->reconnects);
+  scalar(&o, "chat_adapter_nodes_reaped_total", "counter",
+         "Dead nodes cleaned up by this process.", as->nodes_reaped);
+  scalar(&o, "chat_draining", "gauge", "1 while draining.",
+         (uint64_t)m->draining);
+  return o.len;
+}

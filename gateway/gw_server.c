@@ -1,0 +1,798 @@
+/* SPDX-License-Identifier: MIT */
+/* gw_server.c: libwebsockets on the caller's libuv loop; Engine.IO v4 and
+ * Socket.IO v5 sessions over WebSocket; HTTP endpoints; graceful shutdown.
+ * One gw_socket_t per WebSocket, owned here and freed when both the
+ * connection and every request it made are gone (refcount). The lws per-
+ * session data only points at it. */
+#include "gw_server.h"
+
+#include <errno.h>
+#include <libwebsockets.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "gw_adapter.h"
+#include "gw_chat.h"
+#include "gw_eio.h"
+#include "gw_events.h"
+#include "gw_list.h"
+#include "gw_log.h"
+#include "gw_metrics.h"
+#include "gw_outq.h"
+#include "gw_socket.h"
+
+_Static_assert(LWS_PRE <= GW_FRAME_HEADROOM,
+               "frames need LWS_PRE bytes of headroom");
+
+#define PROTOCOL_NAME       "chat"
+#define WRITES_PER_CALLBACK 32
+#define RX_BUFFER_SIZE      2048
+
+enum { ST_RUNNING, ST_DRAINING, ST_ADAPTER_CLOSING, ST_DONE };
+
+struct gw_socket {
+  gw_server_t *srv;
+  struct lws *wsi; /* NULL once the connection is closed */
+  char eio_sid[21];
+  char sid[21];
+  gw_outq_t q;
+  gw_list_t link;      /* srv->sockets */
+  gw_list_t ping_link; /* srv->ping_wait or srv->pong_wait */
+  uint64_t deadline;   /* ms (uv_now) of the next ping, or the pong due */
+  unsigned refs;
+  unsigned connected : 1; /* Socket.IO namespace `/` joined */
+  unsigned attached : 1;  /* known to the adapter */
+  unsigned closing : 1;
+  unsigned awaiting_pong : 1;
+  uint16_t close_code;
+  char *rx; /* reassembly of a message that came in pieces */
+  size_t rx_len;
+  gw_chat_sess_t sess;
+};
+
+typedef struct pss {
+  gw_socket_t *s;
+} pss_t;
+
+struct gw_server {
+  uv_loop_t *loop;
+  const gw_config_t *cfg;
+  struct lws_context *ctx;
+  struct lws_http_mount mounts[6];
+  gw_adapter_t *adapter;
+  gw_chat_t chat;
+  gw_metrics_t metrics;
+  gw_list_t sockets;   /* open WebSockets */
+  gw_list_t ping_wait; /* ordered by deadline (always now + interval) */
+  gw_list_t pong_wait; /* ordered by deadline (always now + timeout) */
+  gw_frame_t *ping;    /* the shared "2" frame */
+  uv_timer_t tick;
+  uv_signal_t sigint, sigterm;
+  int state;
+  uint64_t drain_start, drain_ms, drain_total, drain_closed;
+  int exit_status;
+  char node_id[96];
+};
+
+/* ---- sockets ------------------------------------------------------------ */
+
+static void socket_free(gw_socket_t *s) {
+  gw_outq_close(&s->q);
+  gw_chat_sess_close(&s->sess);
+  free(s->rx);
+  free(s);
+}
+
+void gw_socket_hold(gw_socket_t *s) {
+  s->refs++;
+}
+
+void gw_socket_release(gw_socket_t *s) {
+  if (--s->refs == 0) socket_free(s);
+}
+
+int gw_socket_alive(const gw_socket_t *s) {
+  return s->wsi != NULL && !s->closing;
+}
+
+const char *gw_socket_sid(const gw_socket_t *s) {
+  return s->sid;
+}
+
+gw_chat_sess_t *gw_socket_sess(gw_socket_t *s) {
+  return &s->sess;
+}
+
+/* sock_kill closes |s| from outside its own lws callback: the close happens
+ * on the next loop iteration (nothing is freed under the caller's feet). */
+static void sock_kill(gw_socket_t *s, uint16_t code, const char *why) {
+  if (s->wsi == NULL || (s->closing && s->close_code == 0)) return;
+  GW_LOGD("socket %s: closing (%s)", s->sid[0] ? s->sid : s->eio_sid, why);
+  s->closing = 1;
+  s->close_code = 0; /* killed: no graceful close frame pending */
+  lws_close_reason(s->wsi, (enum lws_close_status)code, (unsigned char *)why,
+                   strlen(why));
+  lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+/* sock_close_gracefully sends a close frame with |code| when the socket can
+ * next write (the drain path: 1001 makes clients reconnect elsewhere). */
+static void sock_close_gracefully(gw_socket_t *s, uint16_t code) {
+  if (s->wsi == NULL || s->closing) return;
+  s->closing = 1;
+  s->close_code = code;
+  lws_callback_on_writable(s->wsi);
+}
+
+int gw_socket_send(gw_socket_t *s, gw_frame_t *f) {
+  if (!gw_socket_alive(s)) return GW_ECLOSED;
+  uint32_t was = gw_outq_len(&s->q);
+  int rc = gw_outq_push(&s->q, f);
+  if (rc != 0) {
+    s->srv->metrics.slow_readers_dropped++;
+    GW_LOGI("socket %s: outbound queue full (%u frames, %zu bytes): "
+            "dropping slow reader",
+            s->sid, gw_outq_len(&s->q), gw_outq_bytes(&s->q));
+    sock_kill(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "slow reader");
+    return GW_EFULL;
+  }
+  if (was == 0) lws_callback_on_writable(s->wsi);
+  return 0;
+}
+
+static void send_text(gw_socket_t *s, gw_ev_kind_t kind, const char *text,
+                      size_t len) {
+  gw_frame_t *f = gw_frame_from(kind, text, len);
+  if (f != NULL) {
+    gw_socket_send(s, f);
+    gw_frame_unref(f);
+  }
+}
+
+static void on_deliver(void *ctx, void *sock, gw_frame_t *f) {
+  (void)ctx;
+  gw_socket_send(sock, f);
+}
+
+/* ---- Engine.IO / Socket.IO session ------------------------------------- */
+
+static void sio_connect(gw_socket_t *s, const gw_eio_pkt_t *pkt) {
+  gw_server_t *srv = s->srv;
+  if (pkt->nsp_len != 1 || pkt->nsp[0] != '/') {
+    /* Unknown namespace: refuse it, keep the connection (as Socket.IO). */
+    char buf[300];
+    int nl = pkt->nsp_len > 200 ? 200 : (int)pkt->nsp_len;
+    int n =
+        snprintf(buf, sizeof(buf), "44%.*s,{\"message\":\"Invalid namespace\"}",
+                 nl, pkt->nsp);
+    send_text(s, GW_EV_CONTROL, buf, (size_t)n);
+    return;
+  }
+  if (gw_eio_sid(s->sid) != 0) {
+    sock_kill(s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "no randomness");
+    return;
+  }
+  char buf[64];
+  int n = snprintf(buf, sizeof(buf), "40{\"sid\":\"%s\"}", s->sid);
+  send_text(s, GW_EV_CONTROL, buf, (size_t)n);
+  s->connected = 1;
+  int rc = gw_adapter_attach(srv->adapter, s->sid, s);
+  if (rc != 0) {
+    GW_LOGW("socket %s: adapter attach failed: %s", s->sid, gw_strerror(rc));
+    sock_kill(s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "attach failed");
+    return;
+  }
+  s->attached = 1;
+  srv->metrics.connections++;
+  srv->metrics.connections_total++;
+  GW_LOGD("socket %s: connected (engine %s)", s->sid, s->eio_sid);
+}
+
+static void heartbeat_pong(gw_socket_t *s) {
+  gw_server_t *srv = s->srv;
+  if (!s->awaiting_pong) return;
+  s->awaiting_pong = 0;
+  gw_list_remove(&s->ping_link);
+  s->deadline = uv_now(srv->loop) + srv->cfg->ping_interval_ms;
+  gw_list_push_back(&srv->ping_wait, &s->ping_link);
+}
+
+/* on_packet handles one complete text message. Returns 0, or a WebSocket
+ * close code when the packet is malformed (the caller closes). */
+static uint16_t on_packet(gw_socket_t *s, const char *buf, size_t len) {
+  gw_eio_pkt_t pkt;
+  if (gw_eio_parse(buf, len, &pkt) != 0) return LWS_CLOSE_STATUS_PROTOCOL_ERR;
+  uint16_t close = 0;
+  switch (pkt.eio_type) {
+  case GW_EIO_PONG:
+    heartbeat_pong(s);
+    break;
+  case GW_EIO_CLOSE:
+    close = LWS_CLOSE_STATUS_NORMAL;
+    break;
+  case GW_EIO_UPGRADE:
+  case GW_EIO_NOOP:
+    break;
+  case GW_EIO_MESSAGE: {
+    int root = pkt.nsp_len == 1 && pkt.nsp[0] == '/';
+    if (pkt.sio_type == GW_SIO_CONNECT && !(root && s->connected))
+      sio_connect(s, &pkt);
+    else if (!root || !s->connected)
+      close = LWS_CLOSE_STATUS_PROTOCOL_ERR; /* invalid state */
+    else if (pkt.sio_type == GW_SIO_EVENT)
+      gw_chat_on_event(&s->srv->chat, s, buf, len, &pkt);
+    else if (pkt.sio_type == GW_SIO_DISCONNECT)
+      close = LWS_CLOSE_STATUS_NORMAL;
+    else if (pkt.sio_type != GW_SIO_ACK) /* acks: we never ask for any */
+      close = LWS_CLOSE_STATUS_PROTOCOL_ERR;
+    break;
+  }
+  default: /* open or ping from a client: not in Engine.IO v4 */
+    close = LWS_CLOSE_STATUS_PROTOCOL_ERR;
+    break;
+  }
+  gw_eio_pkt_clear(&pkt);
+  return close;
+}
+
+/* ---- lws callbacks: WebSocket ------------------------------------------ */
+
+static gw_server_t *server_of(struct lws *wsi) {
+  return lws_context_user(lws_get_context(wsi));
+}
+
+static void raw_http_error(struct lws *wsi, int status, const char *reason,
+                           const char *body) {
+  /* The upgrade is refused before any WebSocket byte: answer plainly on the
+   * fresh socket (a few hundred bytes always fit the empty send buffer), as
+   * Engine.IO does, then let lws close it. */
+  char buf[512];
+  int n = snprintf(buf, sizeof(buf),
+                   "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+                   "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                   status, reason, strlen(body), body);
+  lws_sockfd_type fd = lws_get_socket_fd(wsi);
+  if (n > 0 && fd >= 0 && write(fd, buf, (size_t)n) < 0)
+    GW_LOGD("refusing upgrade: write: %s", strerror(errno));
+}
+
+/* urlarg returns the value of query argument |name| ("EIO=") or NULL.
+ * lws copies "name=value" into |buf| and points past the name. */
+static const char *urlarg(struct lws *wsi, const char *name, char *buf,
+                          int len) {
+  return lws_get_urlarg_by_name(wsi, name, buf, len);
+}
+
+static int filter_upgrade(gw_server_t *srv, struct lws *wsi) {
+  char path[128], eio[16], transport[32];
+  const char *v;
+  if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) < 0)
+    path[0] = '\0';
+  GW_LOGD("upgrade request for %s", path);
+  if (strcmp(path, "/socket.io/") != 0 && strcmp(path, "/socket.io") != 0) {
+    raw_http_error(wsi, 404, "Not Found",
+                   "{\"code\":3,\"message\":\"Bad request\"}");
+    return 1;
+  }
+  if ((v = urlarg(wsi, "EIO=", eio, sizeof(eio))) == NULL ||
+      strcmp(v, "4") != 0) {
+    raw_http_error(wsi, 400, "Bad Request",
+                   "{\"code\":5,\"message\":\"Unsupported protocol version\"}");
+    return 1;
+  }
+  if ((v = urlarg(wsi, "transport=", transport, sizeof(transport))) == NULL ||
+      strcmp(v, "websocket") != 0) {
+    raw_http_error(wsi, 400, "Bad Request",
+                   "{\"code\":0,\"message\":\"Transport unknown\"}");
+    return 1;
+  }
+  if (srv->state != ST_RUNNING) {
+    srv->metrics.rejected_connections++;
+    raw_http_error(wsi, 503, "Service Unavailable",
+                   "{\"code\":4,\"message\":\"Server is draining\"}");
+    return 1;
+  }
+  if (srv->metrics.connections >= srv->cfg->max_connections) {
+    srv->metrics.rejected_connections++;
+    raw_http_error(wsi, 503, "Service Unavailable",
+                   "{\"code\":4,\"message\":\"Too many connections\"}");
+    return 1;
+  }
+  return 0;
+}
+
+static int ws_established(gw_server_t *srv, struct lws *wsi, pss_t *pss) {
+  gw_socket_t *s = calloc(1, sizeof(*s));
+  if (s == NULL || gw_eio_sid(s->eio_sid) != 0) {
+    free(s);
+    return -1;
+  }
+  s->srv = srv;
+  s->wsi = wsi;
+  s->refs = 1; /* the connection's own reference */
+  gw_outq_init(&s->q, (uint32_t)srv->cfg->queue_frames,
+               (size_t)srv->cfg->queue_bytes);
+  gw_chat_sess_init(&srv->chat, &s->sess);
+  gw_list_push_back(&srv->sockets, &s->link);
+  s->deadline = uv_now(srv->loop) + srv->cfg->ping_interval_ms;
+  gw_list_push_back(&srv->ping_wait, &s->ping_link);
+  pss->s = s;
+  char open[256];
+  size_t n = gw_eio_open_packet(
+      open, sizeof(open), s->eio_sid, srv->cfg->ping_interval_ms,
+      srv->cfg->ping_timeout_ms, srv->cfg->max_payload);
+  send_text(s, GW_EV_CONTROL, open, n);
+  return 0;
+}
+
+static void ws_closed(gw_server_t *srv, pss_t *pss) {
+  gw_socket_t *s = pss->s;
+  if (s == NULL) return;
+  pss->s = NULL;
+  s->wsi = NULL;
+  gw_list_remove(&s->link);
+  gw_list_remove(&s->ping_link);
+  if (s->attached) {
+    s->attached = 0;
+    srv->metrics.connections--;
+    /* Leave effects for the others; nothing more reaches this socket. */
+    gw_adapter_detach(srv->adapter, s->sid);
+  }
+  if (srv->state == ST_DRAINING) srv->drain_closed++;
+  gw_outq_close(&s->q);
+  gw_socket_release(s);
+}
+
+static int ws_receive(gw_server_t *srv, struct lws *wsi, gw_socket_t *s,
+                      const char *in, size_t len) {
+  uint16_t close = 0;
+  if (s->closing) return 0;
+  if (lws_frame_is_binary(wsi)) {
+    close = LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE; /* no binary packets */
+  } else if (s->rx_len + len > srv->cfg->max_payload) {
+    close = LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE;
+  } else if (s->rx == NULL && lws_is_first_fragment(wsi) &&
+             lws_is_final_fragment(wsi)) {
+    close = on_packet(s, in, len); /* the common case: no copy */
+  } else {
+    char *nb = realloc(s->rx, s->rx_len + len + 1);
+    if (nb == NULL) return -1;
+    s->rx = nb;
+    memcpy(s->rx + s->rx_len, in, len);
+    s->rx_len += len;
+    if (lws_is_final_fragment(wsi)) {
+      close = on_packet(s, s->rx, s->rx_len);
+      free(s->rx);
+      s->rx = NULL;
+      s->rx_len = 0;
+    }
+  }
+  if (close == 0) return 0;
+  if (close != LWS_CLOSE_STATUS_NORMAL) {
+    srv->metrics.protocol_errors++;
+    GW_LOGD("socket %s: malformed packet, closing (%u)",
+            s->sid[0] ? s->sid : s->eio_sid, close);
+  }
+  s->closing = 1;
+  lws_close_reason(wsi, (enum lws_close_status)close, NULL, 0);
+  return -1;
+}
+
+static int ws_writeable(gw_server_t *srv, struct lws *wsi, gw_socket_t *s) {
+  if (s->closing) {
+    if (s->close_code)
+      lws_close_reason(wsi, (enum lws_close_status)s->close_code, NULL, 0);
+    return -1;
+  }
+  /* Several frames per callback while the kernel takes them: lws buffers a
+   * partial write itself and reports the pipe choked until it drains. */
+  for (int i = 0; i < WRITES_PER_CALLBACK; i++) {
+    gw_frame_t *f = gw_outq_peek(&s->q);
+    if (f == NULL) break;
+    if (lws_write(wsi, gw_frame_data(f), f->len, LWS_WRITE_TEXT) < 0) return -1;
+    srv->metrics.frames_out++;
+    srv->metrics.bytes_out += f->len;
+    srv->metrics.events_out[f->kind < GW_EV__COUNT ? f->kind : GW_EV_CONTROL]++;
+    gw_outq_pop(&s->q);
+    if (lws_send_pipe_choked(wsi)) break;
+  }
+  if (gw_outq_len(&s->q) > 0) lws_callback_on_writable(wsi);
+  return 0;
+}
+
+/* ---- lws callbacks: HTTP ----------------------------------------------- */
+
+static int http_reply(struct lws *wsi, unsigned status, const char *ctype,
+                      const char *body, size_t len) {
+  unsigned char hdr[LWS_PRE + 1024], *start = hdr + LWS_PRE, *p = start,
+                                     *end = hdr + sizeof(hdr) - 1;
+  if (lws_add_http_common_headers(wsi, status, ctype, (lws_filepos_t)len, &p,
+                                  end) ||
+      lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+                                  (const unsigned char *)"no-store", 8, &p,
+                                  end) ||
+      lws_finalize_write_http_header(wsi, start, &p, end))
+    return -1;
+  if (len > 0) {
+    unsigned char *b = malloc(LWS_PRE + len);
+    if (b == NULL) return -1;
+    memcpy(b + LWS_PRE, body, len);
+    int n = lws_write(wsi, b + LWS_PRE, len, LWS_WRITE_HTTP_FINAL);
+    free(b);
+    if (n < 0) return -1;
+  }
+  return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static int http_socketio(gw_server_t *srv, struct lws *wsi, const char *path) {
+  if (strcmp(path, "/socket.io/socket.io.js") == 0 ||
+      strcmp(path, "/socket.io/socket.io.min.js") == 0) {
+    int n = lws_serve_http_file(wsi, srv->cfg->client_js,
+                                "application/javascript", NULL, 0);
+    if (n < 0 || (n > 0 && lws_http_transaction_completed(wsi))) return -1;
+    return 0;
+  }
+  char eio[16], transport[32];
+  const char *v;
+  const char *body = "{\"code\":3,\"message\":\"Bad request\"}";
+  if ((v = urlarg(wsi, "EIO=", eio, sizeof(eio))) == NULL || strcmp(v, "4"))
+    body = "{\"code\":5,\"message\":\"Unsupported protocol version\"}";
+  else if ((v = urlarg(wsi, "transport=", transport, sizeof(transport))) ==
+               NULL ||
+           strcmp(v, "websocket") != 0)
+    body = "{\"code\":0,\"message\":\"Transport unknown\"}";
+  return http_reply(wsi, HTTP_STATUS_BAD_REQUEST, "application/json", body,
+                    strlen(body));
+}
+
+static int http_request(gw_server_t *srv, struct lws *wsi) {
+  char path[256];
+  if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) <= 0) {
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0)
+      lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_POST_URI);
+    else
+      path[0] = '\0';
+  }
+  if (strcmp(path, "/healthz") == 0)
+    return http_reply(wsi, HTTP_STATUS_OK, "text/plain", "ok\n", 3);
+  if (strcmp(path, "/readyz") == 0) {
+    if (srv->state == ST_RUNNING)
+      return http_reply(wsi, HTTP_STATUS_OK, "text/plain", "ready\n", 6);
+    return http_reply(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "text/plain",
+                      "draining\n", 9);
+  }
+  if (strcmp(path, "/metrics") == 0) {
+    size_t cap = 32768;
+    char *buf = malloc(cap);
+    if (buf == NULL) return -1;
+    gw_adapter_stats_t as;
+    gw_adapter_stats(srv->adapter, &as);
+    size_t n = gw_metrics_render(&srv->metrics, &as, srv->adapter->ops->name,
+                                 buf, cap);
+    int rc = http_reply(wsi, HTTP_STATUS_OK,
+                        "text/plain; version=0.0.4; charset=utf-8", buf, n);
+    free(buf);
+    return rc;
+  }
+  if (strncmp(path, "/socket.io", 10) == 0)
+    return http_socketio(srv, wsi, path);
+  return http_reply(wsi, HTTP_STATUS_NOT_FOUND, "text/plain", "not found\n",
+                    10);
+}
+
+static int callback_chat(struct lws *wsi, enum lws_callback_reasons reason,
+                         void *user, void *in, size_t len) {
+  pss_t *pss = user;
+  gw_server_t *srv;
+  switch (reason) {
+  case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+    return filter_upgrade(server_of(wsi), wsi);
+  case LWS_CALLBACK_ESTABLISHED:
+    return ws_established(server_of(wsi), wsi, pss);
+  case LWS_CALLBACK_CLOSED:
+    ws_closed(server_of(wsi), pss);
+    return 0;
+  case LWS_CALLBACK_RECEIVE:
+    if (pss->s == NULL) return -1;
+    return ws_receive(server_of(wsi), wsi, pss->s, in, len);
+  case LWS_CALLBACK_SERVER_WRITEABLE:
+    if (pss->s == NULL) return 0;
+    return ws_writeable(server_of(wsi), wsi, pss->s);
+  case LWS_CALLBACK_HTTP:
+    srv = server_of(wsi);
+    return http_request(srv, wsi);
+  default:
+    break;
+  }
+  return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+/* lws keeps a pointer to the protocol table: file scope, const. */
+static const struct lws_protocols protocols[] = {
+    {PROTOCOL_NAME, callback_chat, sizeof(pss_t), RX_BUFFER_SIZE, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+/* Headers on every HTTP response: the chat page must never run script
+ * that came from chat content. */
+static const struct lws_protocol_vhost_options hdr_ref = {
+    NULL, NULL, "referrer-policy:", "no-referrer"};
+static const struct lws_protocol_vhost_options hdr_frame = {
+    &hdr_ref, NULL, "x-frame-options:", "DENY"};
+static const struct lws_protocol_vhost_options hdr_nosniff = {
+    &hdr_frame, NULL, "x-content-type-options:", "nosniff"};
+static const struct lws_protocol_vhost_options hdr_csp = {
+    &hdr_nosniff, NULL, "content-security-policy:",
+    "default-src 'self'; script-src 'self'; style-src 'self'; "
+    "img-src 'self' data:; connect-src 'self' ws: wss:; object-src 'none'; "
+    "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"};
+
+/* ---- timers, draining, shutdown ---------------------------------------- */
+
+static void on_handle_closed(uv_handle_t *h) {
+  (void)h;
+}
+
+static void finish(gw_server_t *srv) {
+  srv->state = ST_DONE;
+  uv_close((uv_handle_t *)&srv->tick, on_handle_closed);
+  uv_close((uv_handle_t *)&srv->sigint, on_handle_closed);
+  uv_close((uv_handle_t *)&srv->sigterm, on_handle_closed);
+  /* On a foreign loop this starts lws's teardown; uv_run returns once its
+   * handles are closed, and gw_server_free completes it. */
+  lws_context_destroy(srv->ctx);
+  GW_LOGI("shut down");
+}
+
+static void on_adapter_closed(void *arg) {
+  finish(arg);
+}
+
+static void drain_step(gw_server_t *srv, uint64_t now) {
+  uint64_t elapsed = now - srv->drain_start;
+  /* Close a share proportional to the time elapsed: batches every tick. */
+  uint64_t due = srv->drain_total;
+  if (srv->drain_ms > 0 && elapsed < srv->drain_ms)
+    due = (srv->drain_total * elapsed + srv->drain_ms - 1) / srv->drain_ms;
+  uint64_t started = 0;
+  gw_list_t *it;
+  GW_LIST_FOREACH(it, &srv->sockets) {
+    gw_socket_t *s = GW_LIST_DATA(it, gw_socket_t, link);
+    if (s->closing) started++;
+  }
+  started += srv->drain_closed;
+  GW_LIST_FOREACH(it, &srv->sockets) {
+    if (started >= due) break;
+    gw_socket_t *s = GW_LIST_DATA(it, gw_socket_t, link);
+    if (!s->closing) {
+      sock_close_gracefully(s, LWS_CLOSE_STATUS_GOINGAWAY);
+      started++;
+    }
+  }
+  /* Backstop: a peer that never reads never takes its close frame. */
+  if (elapsed > srv->drain_ms + 2000) {
+    GW_LIST_FOREACH(it, &srv->sockets) {
+      sock_kill(GW_LIST_DATA(it, gw_socket_t, link), LWS_CLOSE_STATUS_GOINGAWAY,
+                "shutdown");
+    }
+  }
+  if (gw_list_empty(&srv->sockets)) {
+    GW_LOGI("all connections closed; leaving the cluster");
+    srv->state = ST_ADAPTER_CLOSING;
+    gw_adapter_close(srv->adapter, on_adapter_closed, srv);
+  }
+}
+
+static void on_tick(uv_timer_t *t) {
+  gw_server_t *srv = t->data;
+  uint64_t now = uv_now(srv->loop);
+  gw_list_t *h;
+  while ((h = gw_list_head(&srv->ping_wait)) != NULL) {
+    gw_socket_t *s = GW_LIST_DATA(h, gw_socket_t, ping_link);
+    if (s->deadline > now) break;
+    gw_list_remove(&s->ping_link);
+    if (!s->connected) {
+      /* An Engine.IO session that never joined a namespace in a whole ping
+       * interval is not a Socket.IO client. */
+      sock_kill(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "no namespace");
+      continue;
+    }
+    s->awaiting_pong = 1;
+    s->deadline = now + srv->cfg->ping_timeout_ms;
+    gw_list_push_back(&srv->pong_wait, &s->ping_link);
+    gw_socket_send(s, srv->ping);
+  }
+  while ((h = gw_list_head(&srv->pong_wait)) != NULL) {
+    gw_socket_t *s = GW_LIST_DATA(h, gw_socket_t, ping_link);
+    if (s->deadline > now) break;
+    gw_list_remove(&s->ping_link);
+    s->awaiting_pong = 0;
+    srv->metrics.ping_timeouts++;
+    sock_kill(s, LWS_CLOSE_STATUS_GOINGAWAY, "ping timeout");
+  }
+  if (srv->state == ST_DRAINING) drain_step(srv, now);
+}
+
+void gw_server_shutdown(gw_server_t *srv, int drain) {
+  uint64_t now = uv_now(srv->loop);
+  if (srv->state == ST_RUNNING) {
+    srv->state = ST_DRAINING;
+    srv->metrics.draining = 1;
+    srv->drain_start = now;
+    srv->drain_ms = drain ? srv->cfg->drain_ms : 0;
+    srv->drain_total = 0;
+    gw_list_t *it;
+    GW_LIST_FOREACH(it, &srv->sockets) {
+      srv->drain_total++;
+    }
+    GW_LOGI("shutting down: draining %llu connections over %llu ms",
+            (unsigned long long)srv->drain_total,
+            (unsigned long long)srv->drain_ms);
+    drain_step(srv, now);
+  } else if (srv->state == ST_DRAINING && srv->drain_ms > 0) {
+    GW_LOGI("second signal: closing every connection now");
+    srv->drain_ms = 0;
+    drain_step(srv, now);
+  }
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  gw_server_t *srv = h->data;
+  gw_server_shutdown(srv, signum == SIGTERM);
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+static void lws_log_emit(int level, const char *line) {
+  size_t n = strlen(line);
+  while (n > 0 && line[n - 1] == '\n')
+    n--;
+  gw_log(level == LLL_ERR ? GW_LOG_ERROR : GW_LOG_DEBUG, "lws: %.*s", (int)n,
+         line);
+}
+
+static int make_adapter(gw_server_t *srv) {
+  const gw_config_t *cfg = srv->cfg;
+  gw_adapter_cfg_t acfg = {0};
+  acfg.loop = srv->loop;
+  acfg.deliver = on_deliver;
+  acfg.ctx = srv;
+  acfg.node_id = srv->node_id;
+  acfg.max_rooms = cfg->max_rooms;
+  acfg.max_room_members = cfg->max_room_members;
+  acfg.redis_url = cfg->redis_url;
+  acfg.max_pending = cfg->redis_max_pending;
+  acfg.command_timeout_ms = cfg->redis_timeout_ms;
+  acfg.heartbeat_ms = cfg->heartbeat_ms;
+  acfg.node_ttl_ms = cfg->node_ttl_ms;
+  int err = 0;
+  srv->adapter = cfg->redis_url ? gw_adapter_redis_new(&acfg, &err)
+                                : gw_adapter_memory_new(&acfg, &err);
+  if (srv->adapter == NULL) {
+    if (cfg->redis_url && err == GW_EUNAVAIL)
+      GW_LOGE("--redis: this build has no Redis adapter yet");
+    else
+      GW_LOGE("cannot create the %s adapter: %s",
+              cfg->redis_url ? "redis" : "memory", gw_strerror(err));
+    return err ? err : GW_EINVAL;
+  }
+  return 0;
+}
+
+gw_server_t *gw_server_new(uv_loop_t *loop, const gw_config_t *cfg, int *err) {
+  gw_server_t *srv = calloc(1, sizeof(*srv));
+  int rc = GW_ENOMEM;
+  if (srv == NULL) goto fail;
+  srv->loop = loop;
+  srv->cfg = cfg;
+  gw_list_init(&srv->sockets);
+  gw_list_init(&srv->ping_wait);
+  gw_list_init(&srv->pong_wait);
+  if (cfg->node_id != NULL) {
+    snprintf(srv->node_id, sizeof(srv->node_id), "%s", cfg->node_id);
+  } else {
+    char host[64] = "gw";
+    gethostname(host, sizeof(host) - 1);
+    snprintf(srv->node_id, sizeof(srv->node_id), "%s-%ld", host,
+             (long)getpid());
+  }
+  srv->ping = gw_frame_from(GW_EV_CONTROL, "2", 1);
+  if (srv->ping == NULL) goto fail;
+  if ((rc = make_adapter(srv)) != 0) goto fail;
+  srv->chat.loop = loop;
+  srv->chat.adapter = srv->adapter;
+  srv->chat.cfg = cfg;
+  srv->chat.metrics = &srv->metrics;
+
+  lws_set_log_level(gw_log_enabled(GW_LOG_DEBUG) ? LLL_ERR | LLL_WARN : LLL_ERR,
+                    lws_log_emit);
+
+  /* Mounts: our endpoints by callback, everything else from the web root. */
+  static const char *const cb_paths[] = {"/socket.io", "/healthz", "/readyz",
+                                         "/metrics"};
+  for (int i = 0; i < 4; i++) {
+    struct lws_http_mount *m = &srv->mounts[i];
+    m->mount_next = &srv->mounts[i + 1];
+    m->mountpoint = cb_paths[i];
+    m->mountpoint_len = (unsigned char)strlen(cb_paths[i]);
+    m->origin = PROTOCOL_NAME;
+    m->origin_protocol = LWSMPRO_CALLBACK;
+  }
+  struct lws_http_mount *root = &srv->mounts[4];
+  root->mountpoint = "/";
+  root->mountpoint_len = 1;
+  root->origin = cfg->web_root;
+  root->def = "index.html";
+  root->origin_protocol = LWSMPRO_FILE;
+
+  struct rlimit rl;
+  unsigned fd_limit = 20000;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+    fd_limit = (unsigned)rl.rlim_cur;
+  /* Stay below the process limit: at lws's cap new connections wait in the
+   * backlog; at EMFILE lws 4.1.6 would spin. */
+  fd_limit = fd_limit > 160 ? fd_limit - 96 : fd_limit / 2;
+
+  struct lws_context_creation_info info;
+  void *foreign_loops[1] = {loop};
+  memset(&info, 0, sizeof(info));
+  info.port = (int)cfg->port;
+  info.iface = strcmp(cfg->host, "0.0.0.0") == 0 ? NULL : cfg->host;
+  info.protocols = protocols;
+  info.mounts = &srv->mounts[0];
+  info.headers = &hdr_csp;
+  info.user = srv;
+  info.foreign_loops = foreign_loops;
+  info.fd_limit_per_thread = fd_limit;
+  info.timeout_secs = 20;
+  info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8;
+  if (strchr(cfg->host, ':') == NULL)
+    info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+  srv->ctx = lws_create_context(&info);
+  if (srv->ctx == NULL) {
+    GW_LOGE("cannot listen on %s:%llu (address in use or not available)",
+            cfg->host, (unsigned long long)cfg->port);
+    rc = GW_EINVAL;
+    goto fail;
+  }
+
+  uint64_t tick = cfg->ping_interval_ms < cfg->ping_timeout_ms
+                      ? cfg->ping_interval_ms
+                      : cfg->ping_timeout_ms;
+  tick /= 8;
+  tick = tick < 10 ? 10 : tick > 100 ? 100 : tick;
+  uv_timer_init(loop, &srv->tick);
+  srv->tick.data = srv;
+  uv_timer_start(&srv->tick, on_tick, tick, tick);
+  uv_signal_init(loop, &srv->sigint);
+  uv_signal_init(loop, &srv->sigterm);
+  srv->sigint.data = srv->sigterm.data = srv;
+  uv_signal_start(&srv->sigint, on_signal, SIGINT);
+  uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
+  GW_LOGI("listening on http://%s:%llu (adapter %s, node %s)", cfg->host,
+          (unsigned long long)cfg->port, srv->adapter->ops->name, srv->node_id);
+  return srv;
+
+fail:
+  if (srv != NULL) {
+    if (srv->adapter != NULL) gw_adapter_free(srv->adapter);
+    gw_frame_unref(srv->ping);
+    free(srv);
+  }
+  if (err != NULL) *err = rc;
+  return NULL;
+}
+
+int gw_server_free(gw_server_t *srv) {
+  /* The second destroy completes lws's teardown on a foreign loop
+   * (platform.md). */
+  lws_context_destroy(srv->ctx);
+  gw_adapter_free(srv->adapter);
+  gw_frame_unref(srv->ping);
+  int status = srv->exit_status;
+  free(srv);
+  return status;
+}
