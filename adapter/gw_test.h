@@ -45,12 +45,24 @@ typedef struct gw_test {
                    b_ ? b_ : "(null)");                                        \
   } while (0)
 
+/* Prints both buffers (not NUL-terminated) and aborts. */
+static inline void gw_test_memeq_fail(const char *file, int line,
+                                      const char *an, const char *bn,
+                                      const void *a, size_t al, const void *b,
+                                      size_t bl) {
+  fprintf(stderr, "%s:%d: %s == %s: \"", file, line, an, bn);
+  fwrite(a, 1, al, stderr);
+  fputs("\" != \"", stderr);
+  fwrite(b, 1, bl, stderr);
+  fputs("\"\n", stderr);
+  abort();
+}
+
 #define GW_ASSERT_MEMEQ(a, alen, b, blen)                                      \
   do {                                                                         \
     size_t al_ = (alen), bl_ = (blen);                                         \
     if (al_ != bl_ || memcmp((a), (b), al_) != 0)                              \
-      GW_TEST_FAIL("%s == %s: \"%.*s\" != \"%.*s\"", #a, #b, (int)al_,         \
-                   (const char *)(a), (int)bl_, (const char *)(b));            \
+      gw_test_memeq_fail(__FILE__, __LINE__, #a, #b, (a), al_, (b), bl_);      \
   } while (0)
 
 extern const gw_test_t gw_test_list[];

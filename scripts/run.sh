@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-exec "${BUILD_DIR:-build}/chat-gateway" --host 0.0.0.0 --port "${CHAT_PORT:-8000}" "$@"
+exec "${BUILD_DIR:-build}/chat-gateway" --port "${CHAT_PORT:-8000}" "$@"
