@@ -48,10 +48,12 @@ static void deliver(mem_adapter_t *m, mem_sock_t *s, gw_frame_t *f) {
 static void to_room(mem_adapter_t *m, mem_room_t *r, gw_frame_t *f,
                     const mem_sock_t *except) {
   gw_list_t *it;
-  if (f == NULL) return;
+  if (f == NULL)
+    return;
   GW_LIST_FOREACH(it, &r->members) {
     mem_sock_t *s = GW_LIST_DATA(it, mem_sock_t, member_link);
-    if (s != except) deliver(m, s, f);
+    if (s != except)
+      deliver(m, s, f);
   }
 }
 
@@ -77,7 +79,8 @@ static gw_frame_t *encode_userlist(mem_room_t *r) {
 /* rooms_changed re-encodes roomList once and sends it to every socket. */
 static void rooms_changed(mem_adapter_t *m) {
   const char **names = malloc(sizeof(*names) * (m->n_rooms + 1));
-  if (names == NULL) return;
+  if (names == NULL)
+    return;
   size_t i = 0;
   gw_list_t *it;
   GW_LIST_FOREACH(it, &m->rooms) {
@@ -85,7 +88,8 @@ static void rooms_changed(mem_adapter_t *m) {
   }
   gw_frame_t *f = gw_ev_roomlist(names, i);
   free(names);
-  if (f == NULL) return;
+  if (f == NULL)
+    return;
   gw_frame_unref(m->roomlist);
   m->roomlist = f;
   GW_LIST_FOREACH(it, &m->socks) {
@@ -105,7 +109,8 @@ static void room_free(mem_adapter_t *m, mem_room_t *r) {
  * |keep_room| an emptied room survives (a rename within the same room). */
 static void leave_room(mem_adapter_t *m, mem_sock_t *s, int keep_room) {
   mem_room_t *r = s->room;
-  if (r == NULL) return;
+  if (r == NULL)
+    return;
   gw_list_remove(&s->member_link);
   r->n_members--;
   m->n_members--;
@@ -128,7 +133,8 @@ static void leave_room(mem_adapter_t *m, mem_sock_t *s, int keep_room) {
 
 static int mem_attach(gw_adapter_t *a, const char *sid, void *handle) {
   mem_adapter_t *m = (mem_adapter_t *)a;
-  if (gw_map_get(&m->socks_by_sid, sid) != NULL) return GW_EINVAL;
+  if (gw_map_get(&m->socks_by_sid, sid) != NULL)
+    return GW_EINVAL;
   mem_sock_t *s = calloc(1, sizeof(*s));
   if (s == NULL || (s->sid = strdup(sid)) == NULL) {
     free(s);
@@ -142,15 +148,18 @@ static int mem_attach(gw_adapter_t *a, const char *sid, void *handle) {
   s->handle = handle;
   gw_list_init(&s->member_link);
   gw_list_push_back(&m->socks, &s->all_link);
-  if (m->roomlist == NULL) m->roomlist = gw_ev_roomlist(NULL, 0);
-  if (m->roomlist != NULL) deliver(m, s, m->roomlist);
+  if (m->roomlist == NULL)
+    m->roomlist = gw_ev_roomlist(NULL, 0);
+  if (m->roomlist != NULL)
+    deliver(m, s, m->roomlist);
   return 0;
 }
 
 static void mem_detach(gw_adapter_t *a, const char *sid) {
   mem_adapter_t *m = (mem_adapter_t *)a;
   mem_sock_t *s = gw_map_del(&m->socks_by_sid, sid);
-  if (s == NULL) return;
+  if (s == NULL)
+    return;
   gw_list_remove(&s->all_link); /* no delivery to it from here on */
   leave_room(m, s, 0);
   free(s->sid);
@@ -162,7 +171,8 @@ static int name_taken(const mem_room_t *r, const char *user,
   const gw_list_t *it;
   GW_LIST_FOREACH(it, &r->members) {
     const mem_sock_t *s = GW_LIST_DATA(it, mem_sock_t, member_link);
-    if (s != self && strcmp(s->name, user) == 0) return 1;
+    if (s != self && strcmp(s->name, user) == 0)
+      return 1;
   }
   return 0;
 }
@@ -171,7 +181,8 @@ static int mem_join(gw_adapter_t *a, const char *sid, const char *room,
                     const char *user, gw_result_fn cb, void *arg) {
   mem_adapter_t *m = (mem_adapter_t *)a;
   mem_sock_t *s = gw_map_get(&m->socks_by_sid, sid);
-  if (s == NULL) return GW_EINVAL;
+  if (s == NULL)
+    return GW_EINVAL;
   mem_room_t *r = gw_map_get(&m->rooms_by_name, room);
   int status = 0;
 
@@ -186,7 +197,8 @@ static int mem_join(gw_adapter_t *a, const char *sid, const char *room,
   else if (r != NULL && s->room != r && m->base.cfg.max_room_members &&
            r->n_members >= m->base.cfg.max_room_members)
     status = GW_EROOMFULL;
-  if (status != 0) goto done;
+  if (status != 0)
+    goto done;
 
   if (s->room == r && r != NULL) {
     if (strcmp(s->name, user) == 0)
@@ -206,7 +218,8 @@ static int mem_join(gw_adapter_t *a, const char *sid, const char *room,
     r = calloc(1, sizeof(*r));
     if (r == NULL || (r->name = strdup(room)) == NULL ||
         gw_map_put(&m->rooms_by_name, r->name, r) != 0) {
-      if (r != NULL) free(r->name);
+      if (r != NULL)
+        free(r->name);
       free(r);
       free(uname);
       status = GW_ENOMEM;
@@ -229,7 +242,8 @@ static int mem_join(gw_adapter_t *a, const char *sid, const char *room,
   gw_frame_t *ul = encode_userlist(r);
   to_room(m, r, ul, NULL);
   gw_frame_unref(ul);
-  if (created) rooms_changed(m);
+  if (created)
+    rooms_changed(m);
 done:
   cb(arg, status);
   return 0;
@@ -239,7 +253,8 @@ static int mem_leave(gw_adapter_t *a, const char *sid, gw_result_fn cb,
                      void *arg) {
   mem_adapter_t *m = (mem_adapter_t *)a;
   mem_sock_t *s = gw_map_get(&m->socks_by_sid, sid);
-  if (s == NULL) return GW_EINVAL;
+  if (s == NULL)
+    return GW_EINVAL;
   int status = s->room ? 0 : GW_ENOTINROOM;
   leave_room(m, s, 0);
   cb(arg, status);
@@ -250,7 +265,8 @@ static int mem_emit_room(gw_adapter_t *a, const char *sid, const char *room,
                          gw_frame_t *f, gw_result_fn cb, void *arg) {
   mem_adapter_t *m = (mem_adapter_t *)a;
   mem_sock_t *s = gw_map_get(&m->socks_by_sid, sid);
-  if (s == NULL) return GW_EINVAL;
+  if (s == NULL)
+    return GW_EINVAL;
   mem_room_t *r = gw_map_get(&m->rooms_by_name, room);
   int status = GW_ENOTINROOM;
   if (r != NULL && s->room == r) {
@@ -266,7 +282,8 @@ static int mem_emit_dm(gw_adapter_t *a, const char *sid, const char *room,
                        void *arg) {
   mem_adapter_t *m = (mem_adapter_t *)a;
   mem_sock_t *s = gw_map_get(&m->socks_by_sid, sid);
-  if (s == NULL) return GW_EINVAL;
+  if (s == NULL)
+    return GW_EINVAL;
   mem_sock_t *t = gw_map_get(&m->socks_by_sid, target);
   int status = 0;
   if (s->room == NULL || strcmp(s->room->name, room) != 0)
@@ -275,7 +292,8 @@ static int mem_emit_dm(gw_adapter_t *a, const char *sid, const char *room,
     status = GW_ENOTFOUND;
   else {
     deliver(m, t, f);
-    if (t != s) deliver(m, s, f);
+    if (t != s)
+      deliver(m, s, f);
   }
   cb(arg, status);
   return 0;
@@ -328,12 +346,14 @@ static const gw_adapter_ops_t mem_ops = {
 
 gw_adapter_t *gw_adapter_memory_new(const gw_adapter_cfg_t *cfg, int *err) {
   if (cfg == NULL || cfg->deliver == NULL) {
-    if (err != NULL) *err = GW_EINVAL;
+    if (err != NULL)
+      *err = GW_EINVAL;
     return NULL;
   }
   mem_adapter_t *m = calloc(1, sizeof(*m));
   if (m == NULL) {
-    if (err != NULL) *err = GW_ENOMEM;
+    if (err != NULL)
+      *err = GW_ENOMEM;
     return NULL;
   }
   m->base.ops = &mem_ops;

@@ -36,7 +36,8 @@ static void on_result(void *arg, int status) {
 static int count(int who, const char *what) {
   int c = 0;
   for (int i = 0; i < lg.n; i++)
-    if (lg.who[i] == who && strcmp(lg.what[i], what) == 0) c++;
+    if (lg.who[i] == who && strcmp(lg.what[i], what) == 0)
+      c++;
   return c;
 }
 

@@ -5,6 +5,7 @@
 
 gw_adapter_t *gw_adapter_redis_new(const gw_adapter_cfg_t *cfg, int *err) {
   (void)cfg;
-  if (err != NULL) *err = GW_EUNAVAIL;
+  if (err != NULL)
+    *err = GW_EUNAVAIL;
   return NULL;
 }

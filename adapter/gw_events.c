@@ -19,9 +19,11 @@ gw_frame_t *gw_ev_encode(gw_ev_kind_t kind, json_t *arg) {
     goto out;
   /* Two passes: size, then encode straight into the frame, after "42". */
   size_t n = json_dumpb(pkt, NULL, 0, EV_FLAGS);
-  if (n == 0) goto out;
+  if (n == 0)
+    goto out;
   f = gw_frame_new(kind, n + 2);
-  if (f == NULL) goto out;
+  if (f == NULL)
+    goto out;
   unsigned char *p = gw_frame_data(f);
   p[0] = '4';
   p[1] = '2';

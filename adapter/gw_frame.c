@@ -18,7 +18,8 @@ const char *gw_ev_name(gw_ev_kind_t k) {
 gw_frame_t *gw_frame_new(gw_ev_kind_t kind, size_t len) {
   /* One extra byte keeps the payload NUL-terminated for logging and tests. */
   gw_frame_t *f = malloc(sizeof(*f) + GW_FRAME_HEADROOM + len + 1);
-  if (f == NULL) return NULL;
+  if (f == NULL)
+    return NULL;
   f->refs = 1;
   f->kind = (uint8_t)kind;
   f->len = len;
@@ -28,10 +29,12 @@ gw_frame_t *gw_frame_new(gw_ev_kind_t kind, size_t len) {
 
 gw_frame_t *gw_frame_from(gw_ev_kind_t kind, const void *payload, size_t len) {
   gw_frame_t *f = gw_frame_new(kind, len);
-  if (f != NULL && len > 0) memcpy(gw_frame_data(f), payload, len);
+  if (f != NULL && len > 0)
+    memcpy(gw_frame_data(f), payload, len);
   return f;
 }
 
 void gw_frame_unref(gw_frame_t *f) {
-  if (f != NULL && --f->refs == 0) free(f);
+  if (f != NULL && --f->refs == 0)
+    free(f);
 }

@@ -27,11 +27,14 @@ void gw_map_close(gw_map_t *m) {
 }
 
 static gw_map_slot_t *find(const gw_map_t *m, const char *key, uint64_t h) {
-  if (m->cap == 0) return NULL;
+  if (m->cap == 0)
+    return NULL;
   for (size_t i = h & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
     gw_map_slot_t *s = &m->slots[i];
-    if (s->hash == 0) return NULL;
-    if (s->hash == h && strcmp(s->key, key) == 0) return s;
+    if (s->hash == 0)
+      return NULL;
+    if (s->hash == h && strcmp(s->key, key) == 0)
+      return s;
   }
 }
 
@@ -53,7 +56,8 @@ static void insert(gw_map_slot_t *slots, size_t cap, uint64_t h,
 static int grow(gw_map_t *m) {
   size_t ncap = m->cap ? m->cap * 2 : 8;
   gw_map_slot_t *ns = calloc(ncap, sizeof(*ns));
-  if (ns == NULL) return GW_ENOMEM;
+  if (ns == NULL)
+    return GW_ENOMEM;
   for (size_t i = 0; i < m->cap; i++)
     if (m->slots[i].hash != 0)
       insert(ns, ncap, m->slots[i].hash, m->slots[i].key, m->slots[i].val);
@@ -74,7 +78,8 @@ int gw_map_put(gw_map_t *m, const char *key, void *val) {
   /* Keep the load factor at or below 3/4. */
   if ((m->len + 1) * 4 > m->cap * 3) {
     int rc = grow(m);
-    if (rc != 0) return rc;
+    if (rc != 0)
+      return rc;
   }
   insert(m->slots, m->cap, h, key, val);
   m->len++;
@@ -83,7 +88,8 @@ int gw_map_put(gw_map_t *m, const char *key, void *val) {
 
 void *gw_map_del(gw_map_t *m, const char *key) {
   gw_map_slot_t *s = find(m, key, hash_str(key));
-  if (s == NULL) return NULL;
+  if (s == NULL)
+    return NULL;
   void *val = s->val;
   size_t mask = m->cap - 1;
   size_t i = (size_t)(s - m->slots);

@@ -26,13 +26,15 @@ typedef struct gw_test {
 
 #define GW_ASSERT(c)                                                           \
   do {                                                                         \
-    if (!(c)) GW_TEST_FAIL("assertion failed: %s", #c);                        \
+    if (!(c))                                                                  \
+      GW_TEST_FAIL("assertion failed: %s", #c);                                \
   } while (0)
 
 #define GW_ASSERT_EQ(a, b)                                                     \
   do {                                                                         \
     intmax_t a_ = (intmax_t)(a), b_ = (intmax_t)(b);                           \
-    if (a_ != b_) GW_TEST_FAIL("%s == %s: %jd != %jd", #a, #b, a_, b_);        \
+    if (a_ != b_)                                                              \
+      GW_TEST_FAIL("%s == %s: %jd != %jd", #a, #b, a_, b_);                    \
   } while (0)
 
 #define GW_ASSERT_OK(a) GW_ASSERT_EQ((a), 0)
@@ -72,7 +74,8 @@ extern const gw_test_t gw_test_list[];
 int main(int argc, char **argv) {
   int ran = 0;
   for (const gw_test_t *t = gw_test_list; t->name != NULL; t++) {
-    if (argc > 1 && strcmp(argv[1], t->name) != 0) continue;
+    if (argc > 1 && strcmp(argv[1], t->name) != 0)
+      continue;
     fprintf(stderr, "-- %s\n", t->name);
     t->fn();
     ran++;

@@ -41,7 +41,8 @@ static void send_owned(gw_socket_t *s, gw_frame_t *f) {
 static void reply_error(gw_chat_t *c, gw_socket_t *s, uint64_t ack,
                         gw_chat_err_t e) {
   c->metrics->errors[e]++;
-  if (!gw_socket_alive(s)) return;
+  if (!gw_socket_alive(s))
+    return;
   json_t *err = json_pack("{s:s,s:s}", "code", gw_chat_err_code(e), "message",
                           gw_chat_err_msg(e));
   if (ack != GW_EIO_NO_ID)
@@ -59,7 +60,8 @@ static void reply_ok(gw_socket_t *s, uint64_t ack, json_t *extra) {
     return;
   }
   json_t *o = json_pack("{s:b}", "ok", 1);
-  if (o != NULL && extra != NULL) json_object_update(o, extra);
+  if (o != NULL && extra != NULL)
+    json_object_update(o, extra);
   json_decref(extra);
   send_owned(s, gw_eio_ack(ack, o));
 }
@@ -111,7 +113,8 @@ int gw_chat_trim_name(const char *s, size_t len, size_t max_chars,
     uint32_t cp;
     size_t n = utf8_next(p, end, &cp);
     if (!is_space(cp)) {
-      if (is_control(cp)) return GW_EINVAL;
+      if (is_control(cp))
+        return GW_EINVAL;
       if (first == NULL) {
         first = p;
         chars = 0;
@@ -119,10 +122,12 @@ int gw_chat_trim_name(const char *s, size_t len, size_t max_chars,
       last_end = p + n;
       chars_at_last = chars + 1;
     }
-    if (first != NULL) chars++;
+    if (first != NULL)
+      chars++;
     p += n;
   }
-  if (first == NULL || chars_at_last > max_chars) return GW_EINVAL;
+  if (first == NULL || chars_at_last > max_chars)
+    return GW_EINVAL;
   *out = (const char *)first;
   *out_len = (size_t)(last_end - first);
   return 0;
@@ -143,15 +148,18 @@ static char *name_arg(gw_chat_t *c, json_t *payload, const char *key) {
 /* ---- rate limit (token bucket) ----------------------------------------- */
 
 static int rate_ok(gw_chat_t *c, gw_chat_sess_t *ss) {
-  if (c->cfg->rate_limit == 0) return 1;
+  if (c->cfg->rate_limit == 0)
+    return 1;
   double burst = (double)(c->cfg->rate_burst ? c->cfg->rate_burst
                                              : 2 * c->cfg->rate_limit);
   uint64_t now = uv_now(c->loop);
   ss->tokens +=
       (double)(now - ss->refill_ms) * (double)c->cfg->rate_limit / 1000.0;
   ss->refill_ms = now;
-  if (ss->tokens > burst) ss->tokens = burst;
-  if (ss->tokens < 1.0) return 0;
+  if (ss->tokens > burst)
+    ss->tokens = burst;
+  if (ss->tokens < 1.0)
+    return 0;
   ss->tokens -= 1.0;
   return 1;
 }
@@ -287,9 +295,11 @@ static void do_leave(gw_chat_t *c, gw_socket_t *s, json_t *payload,
   gw_chat_sess_t *ss = gw_socket_sess(s);
   if (payload != NULL && !json_is_object(payload) && !json_is_null(payload))
     return reply_error(c, s, ack, GW_CE_BAD_REQUEST);
-  if (ss->room == NULL) return reply_error(c, s, ack, GW_CE_NOT_IN_ROOM);
+  if (ss->room == NULL)
+    return reply_error(c, s, ack, GW_CE_NOT_IN_ROOM);
   req_t *r = req_new(c, s, ack);
-  if (r == NULL) return reply_error(c, s, ack, GW_CE_INTERNAL);
+  if (r == NULL)
+    return reply_error(c, s, ack, GW_CE_INTERNAL);
   ss->busy = 1;
   int rc = gw_adapter_leave(c->adapter, gw_socket_sid(s), on_leave_done, r);
   if (rc != 0) {
@@ -304,7 +314,8 @@ static void do_send(gw_chat_t *c, gw_socket_t *s, json_t *payload,
   gw_chat_sess_t *ss = gw_socket_sess(s);
   if (!json_is_object(payload))
     return reply_error(c, s, ack, GW_CE_BAD_REQUEST);
-  if (ss->room == NULL) return reply_error(c, s, ack, GW_CE_NOT_IN_ROOM);
+  if (ss->room == NULL)
+    return reply_error(c, s, ack, GW_CE_NOT_IN_ROOM);
   json_t *msg = json_object_get(payload, "message");
   size_t mlen = json_string_length(msg);
   if (!json_is_string(msg) || mlen == 0 || mlen > c->cfg->max_message_bytes ||
@@ -319,7 +330,8 @@ static void do_send(gw_chat_t *c, gw_socket_t *s, json_t *payload,
     target = json_string_value(sel);
   }
   req_t *r = req_new(c, s, ack);
-  if (r == NULL) return reply_error(c, s, ack, GW_CE_INTERNAL);
+  if (r == NULL)
+    return reply_error(c, s, ack, GW_CE_INTERNAL);
   r->ts = wall_ms();
   /* The one encoding of this message, whatever the number of recipients. */
   gw_frame_t *f =
@@ -357,7 +369,8 @@ static void handle(gw_chat_t *c, gw_socket_t *s, const gw_eio_pkt_t *pkt) {
 
 static void dispatch(gw_chat_t *c, gw_socket_t *s) {
   gw_chat_sess_t *ss = gw_socket_sess(s);
-  if (ss->dispatching) return;
+  if (ss->dispatching)
+    return;
   ss->dispatching = 1;
   while (!ss->busy && ss->in_n > 0 && gw_socket_alive(s)) {
     gw_chat_msg_t *m = ss->inbox[ss->in_head];
@@ -374,10 +387,14 @@ static void dispatch(gw_chat_t *c, gw_socket_t *s) {
 }
 
 static gw_in_event_t in_kind(const char *ev) {
-  if (ev == NULL) return GW_IN_OTHER;
-  if (strcmp(ev, "create") == 0) return GW_IN_CREATE;
-  if (strcmp(ev, "sendMessage") == 0) return GW_IN_SENDMESSAGE;
-  if (strcmp(ev, "leave") == 0) return GW_IN_LEAVE;
+  if (ev == NULL)
+    return GW_IN_OTHER;
+  if (strcmp(ev, "create") == 0)
+    return GW_IN_CREATE;
+  if (strcmp(ev, "sendMessage") == 0)
+    return GW_IN_SENDMESSAGE;
+  if (strcmp(ev, "leave") == 0)
+    return GW_IN_LEAVE;
   return GW_IN_OTHER;
 }
 
@@ -385,7 +402,8 @@ void gw_chat_on_event(gw_chat_t *c, gw_socket_t *s, const char *raw, size_t len,
                       const gw_eio_pkt_t *pkt) {
   gw_chat_sess_t *ss = gw_socket_sess(s);
   c->metrics->events_in[in_kind(pkt->event)]++;
-  if (!rate_ok(c, ss)) return reply_error(c, s, pkt->id, GW_CE_RATE_LIMITED);
+  if (!rate_ok(c, ss))
+    return reply_error(c, s, pkt->id, GW_CE_RATE_LIMITED);
   if (!ss->busy && ss->in_n == 0) {
     handle(c, s, pkt);
     return;
@@ -393,7 +411,8 @@ void gw_chat_on_event(gw_chat_t *c, gw_socket_t *s, const char *raw, size_t len,
   /* A membership change is in flight: keep arrival order. */
   size_t max = c->cfg->inbox_max < INBOX_CAP ? c->cfg->inbox_max : INBOX_CAP;
   gw_chat_msg_t *m = NULL;
-  if (ss->inbox == NULL) ss->inbox = calloc(INBOX_CAP, sizeof(*ss->inbox));
+  if (ss->inbox == NULL)
+    ss->inbox = calloc(INBOX_CAP, sizeof(*ss->inbox));
   if (ss->inbox == NULL || ss->in_n >= max ||
       (m = malloc(sizeof(*m) + len)) == NULL)
     return reply_error(c, s, pkt->id, GW_CE_RATE_LIMITED);

@@ -172,7 +172,8 @@ int gw_config_parse(gw_config_t *c, int argc, char **argv,
       snprintf(err, errlen, "%s needs a value", o->flag);
       return GW_EINVAL;
     }
-    if (set_opt(c, o, val, o->flag, err, errlen) != 0) return GW_EINVAL;
+    if (set_opt(c, o, val, o->flag, err, errlen) != 0)
+      return GW_EINVAL;
   }
   return 0;
 }

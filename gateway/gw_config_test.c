@@ -7,9 +7,12 @@
 #include "gw_log.h"
 
 static const char *fake_env(const char *k) {
-  if (strcmp(k, "CHAT_PORT") == 0) return "9000";
-  if (strcmp(k, "REDIS_URL") == 0) return "redis://127.0.0.1:6379";
-  if (strcmp(k, "CHAT_LOG_LEVEL") == 0) return "debug";
+  if (strcmp(k, "CHAT_PORT") == 0)
+    return "9000";
+  if (strcmp(k, "REDIS_URL") == 0)
+    return "redis://127.0.0.1:6379";
+  if (strcmp(k, "CHAT_LOG_LEVEL") == 0)
+    return "debug";
   return NULL;
 }
 

@@ -18,7 +18,8 @@ static const char *const reserved_events[] = {"connect",     "connect_error",
 static int is_reserved(const char *ev) {
   for (size_t i = 0; i < sizeof(reserved_events) / sizeof(*reserved_events);
        i++)
-    if (strcmp(ev, reserved_events[i]) == 0) return 1;
+    if (strcmp(ev, reserved_events[i]) == 0)
+      return 1;
   return 0;
 }
 
@@ -30,7 +31,8 @@ void gw_eio_pkt_clear(gw_eio_pkt_t *pkt) {
 
 static int parse_sio(gw_eio_pkt_t *pkt) {
   const char *p = pkt->text, *end = pkt->text + pkt->text_len;
-  if (p == end || *p < '0' || *p > '6') return GW_EPROTO;
+  if (p == end || *p < '0' || *p > '6')
+    return GW_EPROTO;
   pkt->sio_type = *p++ - '0';
   /* Binary packets need attachments we do not accept: refuse them whole. */
   if (pkt->sio_type == GW_SIO_BINARY_EVENT ||
@@ -60,28 +62,34 @@ static int parse_sio(gw_eio_pkt_t *pkt) {
     pkt->data = json_loadb(
         p, (size_t)(end - p),
         JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
-    if (pkt->data == NULL) return GW_EPROTO;
+    if (pkt->data == NULL)
+      return GW_EPROTO;
   }
   switch (pkt->sio_type) {
   case GW_SIO_CONNECT:
-    if (pkt->data != NULL && !json_is_object(pkt->data)) return GW_EPROTO;
+    if (pkt->data != NULL && !json_is_object(pkt->data))
+      return GW_EPROTO;
     break;
   case GW_SIO_DISCONNECT:
-    if (pkt->data != NULL) return GW_EPROTO;
+    if (pkt->data != NULL)
+      return GW_EPROTO;
     break;
   case GW_SIO_EVENT: {
     json_t *first = json_array_get(pkt->data, 0);
-    if (!json_is_array(pkt->data) || first == NULL) return GW_EPROTO;
+    if (!json_is_array(pkt->data) || first == NULL)
+      return GW_EPROTO;
     if (json_is_string(first)) {
       pkt->event = json_string_value(first);
-      if (is_reserved(pkt->event)) return GW_EPROTO;
+      if (is_reserved(pkt->event))
+        return GW_EPROTO;
     } else if (!json_is_number(first)) {
       return GW_EPROTO;
     }
     break;
   }
   case GW_SIO_ACK:
-    if (!json_is_array(pkt->data)) return GW_EPROTO;
+    if (!json_is_array(pkt->data))
+      return GW_EPROTO;
     break;
   case GW_SIO_CONNECT_ERROR: /* only servers send it */
   default:
@@ -92,13 +100,16 @@ static int parse_sio(gw_eio_pkt_t *pkt) {
 
 int gw_eio_parse(const char *buf, size_t len, gw_eio_pkt_t *pkt) {
   memset(pkt, 0, sizeof(*pkt));
-  if (len == 0 || buf[0] < '0' || buf[0] > '6') return GW_EPROTO;
+  if (len == 0 || buf[0] < '0' || buf[0] > '6')
+    return GW_EPROTO;
   pkt->eio_type = buf[0] - '0';
   pkt->text = buf + 1;
   pkt->text_len = len - 1;
-  if (pkt->eio_type != GW_EIO_MESSAGE) return 0;
+  if (pkt->eio_type != GW_EIO_MESSAGE)
+    return 0;
   int rc = parse_sio(pkt);
-  if (rc != 0) gw_eio_pkt_clear(pkt);
+  if (rc != 0)
+    gw_eio_pkt_clear(pkt);
   return rc;
 }
 
@@ -118,11 +129,13 @@ gw_frame_t *gw_eio_ack(uint64_t id, json_t *arg) {
   json_t *arr = json_array();
   gw_frame_t *f = NULL;
   if (arr == NULL || arg == NULL || json_array_append_new(arr, arg) != 0) {
-    if (arr == NULL || arg == NULL) json_decref(arg);
+    if (arr == NULL || arg == NULL)
+      json_decref(arg);
     goto out;
   }
   size_t n = json_dumpb(arr, NULL, 0, JSON_COMPACT);
-  if (n == 0 || (f = gw_frame_new(GW_EV_ACK, (size_t)hl + n)) == NULL) goto out;
+  if (n == 0 || (f = gw_frame_new(GW_EV_ACK, (size_t)hl + n)) == NULL)
+    goto out;
   memcpy(gw_frame_data(f), head, (size_t)hl);
   if (json_dumpb(arr, (char *)gw_frame_data(f) + hl, n, JSON_COMPACT) != n) {
     gw_frame_unref(f);
@@ -141,7 +154,8 @@ int gw_eio_sid(char out[21]) {
   while (got < sizeof(r)) {
     ssize_t n = getrandom(r + got, sizeof(r) - got, 0);
     if (n < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR)
+        continue;
       return -errno;
     }
     got += (size_t)n;

@@ -13,7 +13,8 @@ static const char *const names[] = {"error", "warn", "info", "debug"};
 
 int gw_log_parse_level(const char *s) {
   for (int i = 0; i < 4; i++)
-    if (strcmp(s, names[i]) == 0) return i;
+    if (strcmp(s, names[i]) == 0)
+      return i;
   return -1;
 }
 
@@ -25,7 +26,8 @@ int gw_log_enabled(int level) {
 }
 
 void gw_log(int level, const char *fmt, ...) {
-  if (level > log_level) return;
+  if (level > log_level)
+    return;
   char line[1024];
   struct timeval tv;
   struct tm tm;
@@ -38,7 +40,8 @@ void gw_log(int level, const char *fmt, ...) {
   va_start(ap, fmt);
   int m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
   va_end(ap);
-  if (m < 0) m = 0;
+  if (m < 0)
+    m = 0;
   n += (size_t)m < sizeof(line) - n - 1 ? (size_t)m : sizeof(line) - n - 2;
   line[n++] = '\n';
   fwrite(line, 1, n, stderr);

@@ -22,7 +22,8 @@ void gw_log(int level, const char *fmt, ...);
 #define GW_LOGI(...) gw_log(GW_LOG_INFO, __VA_ARGS__)
 #define GW_LOGD(...)                                                           \
   do {                                                                         \
-    if (gw_log_enabled(GW_LOG_DEBUG)) gw_log(GW_LOG_DEBUG, __VA_ARGS__);       \
+    if (gw_log_enabled(GW_LOG_DEBUG))                                          \
+      gw_log(GW_LOG_DEBUG, __VA_ARGS__);                                       \
   } while (0)
 
 #endif /* GW_LOG_H */

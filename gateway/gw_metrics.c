@@ -62,7 +62,8 @@ __attribute__((format(printf, 2, 3)))
 #endif
 static void
 put(out_t *o, const char *fmt, ...) {
-  if (o->len + 1 >= o->cap) return;
+  if (o->len + 1 >= o->cap)
+    return;
   va_list ap;
   va_start(ap, fmt);
   int n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
@@ -80,7 +81,8 @@ static void scalar(out_t *o, const char *name, const char *type,
 size_t gw_metrics_render(const gw_metrics_t *m, const gw_adapter_stats_t *as,
                          const char *adapter_name, char *buf, size_t cap) {
   out_t o = {buf, cap, 0};
-  if (cap == 0) return 0;
+  if (cap == 0)
+    return 0;
   buf[0] = '\0';
   scalar(&o, "chat_connections", "gauge", "Open Socket.IO connections.",
          m->connections);

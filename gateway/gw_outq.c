@@ -29,9 +29,11 @@ static int snap_slot(const gw_frame_t *f) {
 
 static int grow(gw_outq_t *q) {
   uint32_t ncap = q->cap ? q->cap * 2 : MIN_CAP;
-  if (ncap > q->max_frames) ncap = q->max_frames;
+  if (ncap > q->max_frames)
+    ncap = q->max_frames;
   gw_frame_t **nr = malloc(sizeof(*nr) * ncap);
-  if (nr == NULL) return GW_ENOMEM;
+  if (nr == NULL)
+    return GW_ENOMEM;
   for (uint32_t i = 0; i < q->n; i++)
     nr[i] = q->ring[(q->head + i) % q->cap];
   free(q->ring);
@@ -61,17 +63,20 @@ int gw_outq_push(gw_outq_t *q, gw_frame_t *f) {
     return GW_EFULL;
   if (q->n == q->cap) {
     int rc = grow(q);
-    if (rc != 0) return rc;
+    if (rc != 0)
+      return rc;
   }
   q->ring[(q->head + q->n) % q->cap] = gw_frame_ref(f);
   q->n++;
   q->bytes += f->len;
-  if (slot >= 0) q->snap_at[slot] = q->popped + q->n;
+  if (slot >= 0)
+    q->snap_at[slot] = q->popped + q->n;
   return 0;
 }
 
 void gw_outq_pop(gw_outq_t *q) {
-  if (q->n == 0) return;
+  if (q->n == 0)
+    return;
   gw_frame_t *f = q->ring[q->head];
   q->head = (q->head + 1) % q->cap;
   q->n--;

@@ -28,7 +28,8 @@ int main(int argc, char **argv) {
   gw_log_set_level(cfg.log_level);
 
   uv_loop_t loop;
-  if (uv_loop_init(&loop) != 0) return 1;
+  if (uv_loop_init(&loop) != 0)
+    return 1;
   int rc = 0;
   gw_server_t *srv = gw_server_new(&loop, &cfg, &rc);
   if (srv == NULL) {
