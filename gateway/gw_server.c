@@ -467,7 +467,7 @@ static int http_socketio(gw_server_t *srv, struct lws *wsi, const char *path) {
   if (strcmp(path, "/socket.io/socket.io.js") == 0 ||
       strcmp(path, "/socket.io/socket.io.min.js") == 0) {
     int n = lws_serve_http_file(wsi, srv->cfg->client_js,
-                                "application/javascript", NULL, 0);
+                                "text/javascript; charset=utf-8", NULL, 0);
     if (n < 0 || (n > 0 && lws_http_transaction_completed(wsi)))
       return -1;
     return 0;
@@ -569,6 +569,18 @@ static const struct lws_protocol_vhost_options hdr_csp = {
     "default-src 'self'; script-src 'self'; style-src 'self'; "
     "img-src 'self' data:; connect-src 'self' ws: wss:; object-src 'none'; "
     "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"};
+
+/* Text types carry their charset (lws's defaults do not). */
+static const struct lws_protocol_vhost_options mime_svg = {NULL, NULL, ".svg",
+                                                           "image/svg+xml"};
+static const struct lws_protocol_vhost_options mime_json = {
+    &mime_svg, NULL, ".json", "application/json; charset=utf-8"};
+static const struct lws_protocol_vhost_options mime_css = {
+    &mime_json, NULL, ".css", "text/css; charset=utf-8"};
+static const struct lws_protocol_vhost_options mime_js = {
+    &mime_css, NULL, ".js", "text/javascript; charset=utf-8"};
+static const struct lws_protocol_vhost_options mime_html = {
+    &mime_js, NULL, ".html", "text/html; charset=utf-8"};
 
 /* ---- timers, draining, shutdown ---------------------------------------- */
 
@@ -748,10 +760,7 @@ gw_server_t *gw_server_new(uv_loop_t *loop, const gw_config_t *cfg, int *err) {
   srv->ping = gw_frame_from(GW_EV_CONTROL, "2", 1);
   if (srv->ping == NULL)
     goto fail;
-  if ((rc = make_adapter(srv)) != 0)
-    goto fail;
   srv->chat.loop = loop;
-  srv->chat.adapter = srv->adapter;
   srv->chat.cfg = cfg;
   srv->chat.metrics = &srv->metrics;
 
@@ -775,6 +784,7 @@ gw_server_t *gw_server_new(uv_loop_t *loop, const gw_config_t *cfg, int *err) {
   root->origin = cfg->web_root;
   root->def = "index.html";
   root->origin_protocol = LWSMPRO_FILE;
+  root->extra_mimetypes = &mime_html;
 
   struct rlimit rl;
   unsigned fd_limit = 20000;
@@ -800,12 +810,24 @@ gw_server_t *gw_server_new(uv_loop_t *loop, const gw_config_t *cfg, int *err) {
   if (strchr(cfg->host, ':') == NULL)
     info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
   srv->ctx = lws_create_context(&info);
-  if (srv->ctx == NULL) {
+  if (srv->ctx == NULL || lws_get_vhost_by_name(srv->ctx, "default") == NULL) {
+    /* lws 4.1.6 may return a context without its vhost when the listen
+     * socket fails. Tearing that half-built context down on a foreign loop
+     * crashes inside lws (lws #2171), and the process is about to exit 1:
+     * leave it to the exit. */
     GW_LOGE("cannot listen on %s:%llu (address in use or not available)",
             cfg->host, (unsigned long long)cfg->port);
+    srv->ctx = NULL;
     rc = GW_EINVAL;
     goto fail;
   }
+  if ((rc = make_adapter(srv)) != 0) {
+    lws_context_destroy(srv->ctx);
+    uv_run(loop, UV_RUN_DEFAULT);
+    lws_context_destroy(srv->ctx);
+    goto fail;
+  }
+  srv->chat.adapter = srv->adapter;
 
   uint64_t tick = cfg->ping_interval_ms < cfg->ping_timeout_ms
                       ? cfg->ping_interval_ms

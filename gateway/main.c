@@ -32,11 +32,8 @@ int main(int argc, char **argv) {
     return 1;
   int rc = 0;
   gw_server_t *srv = gw_server_new(&loop, &cfg, &rc);
-  if (srv == NULL) {
-    uv_run(&loop, UV_RUN_NOWAIT);
-    uv_loop_close(&loop);
-    return 1;
-  }
+  if (srv == NULL)
+    return 1; /* logged; a half-built lws context may still hold the loop */
   uv_run(&loop, UV_RUN_DEFAULT);
   int status = gw_server_free(srv);
   uv_run(&loop, UV_RUN_NOWAIT);
