@@ -108,26 +108,28 @@ int gw_chat_trim_name(const char *s, size_t len, size_t max_chars,
                       const char **out, size_t *out_len) {
   const unsigned char *p = (const unsigned char *)s, *end = p + len;
   const unsigned char *first = NULL, *last_end = NULL;
-  size_t chars = 0, chars_at_last = 0;
+  /* Pass 1: the span between the first and the last non-space. */
   while (p < end) {
     uint32_t cp;
     size_t n = utf8_next(p, end, &cp);
     if (!is_space(cp)) {
-      if (is_control(cp))
-        return GW_EINVAL;
-      if (first == NULL) {
+      if (first == NULL)
         first = p;
-        chars = 0;
-      }
       last_end = p + n;
-      chars_at_last = chars + 1;
     }
-    if (first != NULL)
-      chars++;
     p += n;
   }
-  if (first == NULL || chars_at_last > max_chars)
-    return GW_EINVAL;
+  if (first == NULL)
+    return GW_EINVAL; /* empty after trimming */
+  /* Pass 2: inside it, count characters and refuse control characters,
+   * including the ones that are also white space (tab, newline, ...). */
+  size_t chars = 0;
+  for (p = first; p < last_end; chars++) {
+    uint32_t cp;
+    p += utf8_next(p, last_end, &cp);
+    if (is_control(cp) || chars >= max_chars)
+      return GW_EINVAL;
+  }
   *out = (const char *)first;
   *out_len = (size_t)(last_end - first);
   return 0;

@@ -24,8 +24,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       const char *t;
       size_t tl;
       if (json_is_string(v) &&
-          gw_chat_trim_name(json_string_value(v), json_string_length(v), 64,
-                            &t, &tl) == 0 &&
+          gw_chat_trim_name(json_string_value(v), json_string_length(v), 64, &t,
+                            &tl) == 0 &&
           (t < json_string_value(v) ||
            t + tl > json_string_value(v) + json_string_length(v)))
         abort(); /* the trimmed span must lie inside the input */

@@ -41,14 +41,15 @@ struct gw_socket {
   gw_outq_t q;
   gw_list_t link;      /* srv->sockets */
   gw_list_t ping_link; /* srv->ping_wait or srv->pong_wait */
+  gw_list_t kill_link; /* srv->kills while a close is pending */
   uint64_t deadline;   /* ms (uv_now) of the next ping, or the pong due */
   unsigned refs;
   unsigned connected : 1; /* Socket.IO namespace `/` joined */
   unsigned attached : 1;  /* known to the adapter */
-  unsigned closing : 1;
+  unsigned closing : 1;   /* no more traffic; a close is on its way */
   unsigned awaiting_pong : 1;
-  uint16_t close_code;
-  char *rx; /* reassembly of a message that came in pieces */
+  uint16_t close_code; /* 0: drop the TCP connection; else a close frame */
+  char *rx;            /* reassembly of a message that came in pieces */
   size_t rx_len;
   gw_chat_sess_t sess;
 };
@@ -69,7 +70,10 @@ struct gw_server {
   gw_list_t ping_wait; /* ordered by deadline (always now + interval) */
   gw_list_t pong_wait; /* ordered by deadline (always now + timeout) */
   gw_frame_t *ping;    /* the shared "2" frame */
+  gw_list_t kills;     /* sockets to close from the reaper */
   uv_timer_t tick;
+  uv_timer_t reaper; /* closes sockets outside lws and adapter callbacks */
+  int adapter_closed;
   uv_signal_t sigint, sigterm;
   int state;
   uint64_t drain_start, drain_ms, drain_total, drain_closed;
@@ -107,27 +111,52 @@ gw_chat_sess_t *gw_socket_sess(gw_socket_t *s) {
   return &s->sess;
 }
 
-/* sock_kill closes |s| from outside its own lws callback: the close happens
- * on the next loop iteration (nothing is freed under the caller's feet). */
-static void sock_kill(gw_socket_t *s, uint16_t code, const char *why) {
-  if (s->wsi == NULL || (s->closing && s->close_code == 0))
+/* Closing a socket. Deliveries (inside adapter iterations) and timers may
+ * decide to close a socket, but the close itself runs the CLOSED callback,
+ * which detaches from the adapter: it must not run under the caller's feet.
+ * So closes are queued and carried out by the reaper, a zero-delay timer
+ * that runs at the top of the loop. lws 4.1.6 neither acts on
+ * LWS_TO_KILL_ASYNC from outside its own service, nor sends a close frame
+ * when a WRITEABLE callback returns -1; LWS_TO_KILL_SYNC from the reaper
+ * does both right: with a close reason set, lws sends the close frame and
+ * waits for the peer's; without, it drops the connection at once. */
+static void on_reap(uv_timer_t *t);
+
+static void sock_close_later(gw_socket_t *s, uint16_t code, const char *why) {
+  if (s->wsi == NULL || s->closing)
     return;
   GW_LOGD("socket %s: closing (%s)", s->sid[0] ? s->sid : s->eio_sid, why);
   s->closing = 1;
-  s->close_code = 0; /* killed: no graceful close frame pending */
-  lws_close_reason(s->wsi, (enum lws_close_status)code, (unsigned char *)why,
-                   strlen(why));
-  lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+  s->close_code = code;
+  gw_list_push_back(&s->srv->kills, &s->kill_link);
+  uv_timer_start(&s->srv->reaper, on_reap, 0, 0);
 }
 
-/* sock_close_gracefully sends a close frame with |code| when the socket can
- * next write (the drain path: 1001 makes clients reconnect elsewhere). */
+/* sock_kill drops |s| without a close frame (ping timeout, slow reader:
+ * peers that would not take one anyway). */
+static void sock_kill(gw_socket_t *s, const char *why) {
+  sock_close_later(s, 0, why);
+}
+
+/* sock_close_gracefully sends a close frame with |code| (the drain path:
+ * 1001 makes clients reconnect, to another instance behind a balancer). */
 static void sock_close_gracefully(gw_socket_t *s, uint16_t code) {
-  if (s->wsi == NULL || s->closing)
-    return;
-  s->closing = 1;
-  s->close_code = code;
-  lws_callback_on_writable(s->wsi);
+  sock_close_later(s, code, "going away");
+}
+
+static void on_reap(uv_timer_t *t) {
+  gw_server_t *srv = t->data;
+  gw_list_t *h;
+  while ((h = gw_list_head(&srv->kills)) != NULL) {
+    gw_socket_t *s = GW_LIST_DATA(h, gw_socket_t, kill_link);
+    gw_list_remove(&s->kill_link);
+    if (s->wsi == NULL)
+      continue;
+    if (s->close_code)
+      lws_close_reason(s->wsi, (enum lws_close_status)s->close_code, NULL, 0);
+    /* May run ws_closed() and free |s| before it returns. */
+    lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
+  }
 }
 
 static void count_out(gw_server_t *srv, const gw_frame_t *f) {
@@ -146,7 +175,7 @@ int gw_socket_send(gw_socket_t *s, gw_frame_t *f) {
      * platform.md). A partial write is kept by lws, which then reports the
      * pipe choked, so later frames queue behind it in order. */
     if (lws_write(s->wsi, gw_frame_data(f), f->len, LWS_WRITE_TEXT) < 0) {
-      sock_kill(s, LWS_CLOSE_STATUS_ABNORMAL_CLOSE, "write failed");
+      sock_kill(s, "write failed");
       return GW_ECLOSED;
     }
     count_out(s->srv, f);
@@ -160,7 +189,7 @@ int gw_socket_send(gw_socket_t *s, gw_frame_t *f) {
     GW_LOGI("socket %s: outbound queue full (%u frames, %zu bytes): "
             "dropping slow reader",
             s->sid, gw_outq_len(&s->q), gw_outq_bytes(&s->q));
-    sock_kill(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "slow reader");
+    sock_kill(s, "slow reader");
     return GW_EFULL;
   }
   if (was == 0)
@@ -197,7 +226,7 @@ static void sio_connect(gw_socket_t *s, const gw_eio_pkt_t *pkt) {
     return;
   }
   if (gw_eio_sid(s->sid) != 0) {
-    sock_kill(s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "no randomness");
+    sock_close_later(s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "no random");
     return;
   }
   char buf[64];
@@ -207,7 +236,7 @@ static void sio_connect(gw_socket_t *s, const gw_eio_pkt_t *pkt) {
   int rc = gw_adapter_attach(srv->adapter, s->sid, s);
   if (rc != 0) {
     GW_LOGW("socket %s: adapter attach failed: %s", s->sid, gw_strerror(rc));
-    sock_kill(s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "attach failed");
+    sock_close_later(s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "attach");
     return;
   }
   s->attached = 1;
@@ -346,6 +375,7 @@ static int ws_established(gw_server_t *srv, struct lws *wsi, pss_t *pss) {
   gw_list_push_back(&srv->sockets, &s->link);
   s->deadline = uv_now(srv->loop) + srv->cfg->ping_interval_ms;
   gw_list_push_back(&srv->ping_wait, &s->ping_link);
+  gw_list_init(&s->kill_link);
   pss->s = s;
   char open[256];
   size_t n = gw_eio_open_packet(
@@ -363,11 +393,13 @@ static void ws_closed(gw_server_t *srv, pss_t *pss) {
   s->wsi = NULL;
   gw_list_remove(&s->link);
   gw_list_remove(&s->ping_link);
+  gw_list_remove(&s->kill_link);
   if (s->attached) {
     s->attached = 0;
     srv->metrics.connections--;
     /* Leave effects for the others; nothing more reaches this socket. */
-    gw_adapter_detach(srv->adapter, s->sid);
+    if (!srv->adapter_closed)
+      gw_adapter_detach(srv->adapter, s->sid);
   }
   if (srv->state == ST_DRAINING)
     srv->drain_closed++;
@@ -414,11 +446,8 @@ static int ws_receive(gw_server_t *srv, struct lws *wsi, gw_socket_t *s,
 }
 
 static int ws_writeable(gw_server_t *srv, struct lws *wsi, gw_socket_t *s) {
-  if (s->closing) {
-    if (s->close_code)
-      lws_close_reason(wsi, (enum lws_close_status)s->close_code, NULL, 0);
-    return -1;
-  }
+  if (s->closing)
+    return 0; /* the reaper and lws finish the close */
   /* Several frames per callback while the kernel takes them: lws buffers a
    * partial write itself and reports the pipe choked until it drains. */
   for (int i = 0; i < WRITES_PER_CALLBACK; i++) {
@@ -591,6 +620,7 @@ static void on_handle_closed(uv_handle_t *h) {
 static void finish(gw_server_t *srv) {
   srv->state = ST_DONE;
   uv_close((uv_handle_t *)&srv->tick, on_handle_closed);
+  uv_close((uv_handle_t *)&srv->reaper, on_handle_closed);
   uv_close((uv_handle_t *)&srv->sigint, on_handle_closed);
   uv_close((uv_handle_t *)&srv->sigterm, on_handle_closed);
   /* On a foreign loop this starts lws's teardown; uv_run returns once its
@@ -600,7 +630,9 @@ static void finish(gw_server_t *srv) {
 }
 
 static void on_adapter_closed(void *arg) {
-  finish(arg);
+  gw_server_t *srv = arg;
+  srv->adapter_closed = 1;
+  finish(srv);
 }
 
 static void drain_step(gw_server_t *srv, uint64_t now) {
@@ -626,14 +658,14 @@ static void drain_step(gw_server_t *srv, uint64_t now) {
       started++;
     }
   }
-  /* Backstop: a peer that never reads never takes its close frame. */
-  if (elapsed > srv->drain_ms + 2000) {
-    GW_LIST_FOREACH(it, &srv->sockets) {
-      sock_kill(GW_LIST_DATA(it, gw_socket_t, link), LWS_CLOSE_STATUS_GOINGAWAY,
-                "shutdown");
-    }
-  }
-  if (gw_list_empty(&srv->sockets)) {
+  /* Backstop: a peer that never reads never takes its close frame; lws
+   * drops such connections when the context is destroyed. */
+  int late = elapsed > srv->drain_ms + 5000;
+  if (gw_list_empty(&srv->sockets) || late) {
+    if (late)
+      GW_LOGW("connections still open %llu ms after the drain began; "
+              "dropping them",
+              (unsigned long long)elapsed);
     GW_LOGI("all connections closed; leaving the cluster");
     srv->state = ST_ADAPTER_CLOSING;
     gw_adapter_close(srv->adapter, on_adapter_closed, srv);
@@ -652,7 +684,7 @@ static void on_tick(uv_timer_t *t) {
     if (!s->connected) {
       /* An Engine.IO session that never joined a namespace in a whole ping
        * interval is not a Socket.IO client. */
-      sock_kill(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "no namespace");
+      sock_kill(s, "no namespace");
       continue;
     }
     s->awaiting_pong = 1;
@@ -667,7 +699,7 @@ static void on_tick(uv_timer_t *t) {
     gw_list_remove(&s->ping_link);
     s->awaiting_pong = 0;
     srv->metrics.ping_timeouts++;
-    sock_kill(s, LWS_CLOSE_STATUS_GOINGAWAY, "ping timeout");
+    sock_kill(s, "ping timeout");
   }
   if (srv->state == ST_DRAINING)
     drain_step(srv, now);
@@ -749,6 +781,7 @@ gw_server_t *gw_server_new(uv_loop_t *loop, const gw_config_t *cfg, int *err) {
   gw_list_init(&srv->sockets);
   gw_list_init(&srv->ping_wait);
   gw_list_init(&srv->pong_wait);
+  gw_list_init(&srv->kills);
   if (cfg->node_id != NULL) {
     snprintf(srv->node_id, sizeof(srv->node_id), "%s", cfg->node_id);
   } else {
@@ -834,6 +867,8 @@ gw_server_t *gw_server_new(uv_loop_t *loop, const gw_config_t *cfg, int *err) {
                       : cfg->ping_timeout_ms;
   tick /= 8;
   tick = tick < 10 ? 10 : tick > 100 ? 100 : tick;
+  uv_timer_init(loop, &srv->reaper);
+  srv->reaper.data = srv;
   uv_timer_init(loop, &srv->tick);
   srv->tick.data = srv;
   uv_timer_start(&srv->tick, on_tick, tick, tick);
