@@ -169,17 +169,19 @@ int gw_socket_send(gw_socket_t *s, gw_frame_t *f) {
   if (!gw_socket_alive(s))
     return GW_ECLOSED;
   uint32_t was = gw_outq_len(&s->q);
-  if (was == 0 && !lws_send_pipe_choked(s->wsi)) {
-    /* Nothing queued and the kernel has room: write now. This skips a
+  if (was == 0 && !lws_partial_buffered(s->wsi)) {
+    /* Nothing queued and lws holds no unsent bytes: write now. This skips a
      * POLLOUT round trip per delivery (about half the cost of a fan-out,
-     * platform.md). A partial write is kept by lws, which then reports the
-     * pipe choked, so later frames queue behind it in order. */
+     * platform.md). If the kernel takes only part, lws keeps the rest (one
+     * frame at most) and reports it buffered, so later frames queue behind
+     * it in order. lws_partial_buffered costs no syscall, unlike
+     * lws_send_pipe_choked's poll(). */
     if (lws_write(s->wsi, gw_frame_data(f), f->len, LWS_WRITE_TEXT) < 0) {
       sock_kill(s, "write failed");
       return GW_ECLOSED;
     }
     count_out(s->srv, f);
-    if (lws_send_pipe_choked(s->wsi))
+    if (lws_partial_buffered(s->wsi))
       lws_callback_on_writable(s->wsi); /* let lws flush what it kept */
     return 0;
   }
@@ -448,8 +450,8 @@ static int ws_receive(gw_server_t *srv, struct lws *wsi, gw_socket_t *s,
 static int ws_writeable(gw_server_t *srv, struct lws *wsi, gw_socket_t *s) {
   if (s->closing)
     return 0; /* the reaper and lws finish the close */
-  /* Several frames per callback while the kernel takes them: lws buffers a
-   * partial write itself and reports the pipe choked until it drains. */
+  /* Several frames per callback while the kernel takes them: lws keeps a
+   * partial write itself, and we stop there until it has drained. */
   for (int i = 0; i < WRITES_PER_CALLBACK; i++) {
     gw_frame_t *f = gw_outq_peek(&s->q);
     if (f == NULL)
@@ -458,7 +460,7 @@ static int ws_writeable(gw_server_t *srv, struct lws *wsi, gw_socket_t *s) {
       return -1;
     count_out(srv, f);
     gw_outq_pop(&s->q);
-    if (lws_send_pipe_choked(wsi))
+    if (lws_partial_buffered(wsi))
       break;
   }
   if (gw_outq_len(&s->q) > 0)

@@ -3,6 +3,7 @@
  * hiredis run on it as guests. No threads: scale out with processes. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <uv.h>
 
 #include "gw_config.h"
@@ -26,6 +27,16 @@ int main(int argc, char **argv) {
     return 0;
   }
   gw_log_set_level(cfg.log_level);
+
+  /* Sockets are file descriptors: take the whole hard limit (systemd and
+   * many shells start services with a soft limit of 1024). */
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+      GW_LOGW("cannot raise the open-file limit to %llu",
+              (unsigned long long)rl.rlim_max);
+  }
 
   uv_loop_t loop;
   if (uv_loop_init(&loop) != 0)
