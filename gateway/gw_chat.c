@@ -222,9 +222,9 @@ static void on_join_done(void *arg, int status) {
     reply_ok(r->s, r->ack,
              json_pack("{s:s,s:s,s:s}", "room", ss->room, "userName", ss->name,
                        "key", gw_socket_sid(r->s)));
-  } else {
+  } else if (gw_socket_alive(r->s)) {
     reply_error(r->c, r->s, r->ack, gw_chat_err_from(status));
-  }
+  } /* else: the socket left while its join was in flight; nobody to tell */
   gw_socket_t *s = r->s;
   gw_chat_t *c = r->c;
   gw_socket_hold(s);

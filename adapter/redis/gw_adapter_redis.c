@@ -28,6 +28,7 @@
 
 #include "gw_adapter.h"
 #include "gw_list.h"
+#include "gw_log.h"
 #include "gw_map.h"
 #include "gw_redis_conn.h"
 #include "gw_redis_scripts.h"
@@ -35,11 +36,11 @@
 
 /* ---- logging ------------------------------------------------------------ */
 
-/* The gateway's logger (gateway/gw_log.c) when linked in; the adapter
- * library does not depend on the gateway, so the reference is weak and unit
- * tests fall back to stderr. Levels mirror gw_log.h. */
-extern void gw_log(int level, const char *fmt, ...) __attribute__((weak));
-enum { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2 };
+enum {
+  LOG_ERROR = GW_LOG_ERROR,
+  LOG_WARN = GW_LOG_WARN,
+  LOG_INFO = GW_LOG_INFO
+};
 
 __attribute__((format(printf, 2, 3))) static void rlog(int level,
                                                        const char *fmt, ...) {
@@ -48,10 +49,7 @@ __attribute__((format(printf, 2, 3))) static void rlog(int level,
   va_start(ap, fmt);
   vsnprintf(buf, sizeof(buf), fmt, ap);
   va_end(ap);
-  if (gw_log != NULL)
-    gw_log(level, "redis: %s", buf);
-  else
-    fprintf(stderr, "%s redis: %s\n", level == LOG_INFO ? "info" : "warn", buf);
+  gw_log(level, "redis: %s", buf);
 }
 
 /* ---- types -------------------------------------------------------------- */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* gw_log.h: one line per event that matters, to stderr. The level is set
- * once at start-up (the one allowed piece of mutable global state besides
- * the loop, see STYLE.md). */
+/* gw_log.h: one line per event that matters, to stderr; the gateway and the
+ * adapters log through it. The level is set once at start-up (the one
+ * allowed piece of mutable global state besides the loop, see STYLE.md). */
 #ifndef GW_LOG_H
 #define GW_LOG_H
 
