@@ -15,6 +15,7 @@
 #define INBOX_CAP 64 /* ring size; cfg->inbox_max bounds what is used */
 
 typedef struct req {
+  struct req *next; /* in gw_chat_t.spare_reqs while recycled */
   gw_chat_t *c;
   gw_socket_t *s;
   uint64_t ack;
@@ -188,23 +189,46 @@ void gw_chat_sess_close(gw_chat_sess_t *ss) {
 
 /* ---- requests ----------------------------------------------------------- */
 
+#define SPARE_REQS_MAX 1024
+
 static req_t *req_new(gw_chat_t *c, gw_socket_t *s, uint64_t ack) {
-  req_t *r = calloc(1, sizeof(*r));
+  req_t *r = c->spare_reqs;
   if (r != NULL) {
-    r->c = c;
-    r->s = s;
-    r->ack = ack;
-    gw_socket_hold(s);
+    c->spare_reqs = r->next;
+    c->n_spare--;
+    memset(r, 0, sizeof(*r));
+  } else if ((r = calloc(1, sizeof(*r))) == NULL) {
+    return NULL;
   }
+  r->c = c;
+  r->s = s;
+  r->ack = ack;
+  gw_socket_hold(s);
   return r;
 }
 
 static void req_free(req_t *r) {
   gw_socket_t *s = r->s;
+  gw_chat_t *c = r->c;
   free(r->room);
   free(r->name);
-  free(r);
+  if (c->n_spare < SPARE_REQS_MAX) {
+    r->next = c->spare_reqs;
+    c->spare_reqs = r;
+    c->n_spare++;
+  } else {
+    free(r);
+  }
   gw_socket_release(s);
+}
+
+void gw_chat_close(gw_chat_t *c) {
+  while (c->spare_reqs != NULL) {
+    req_t *r = c->spare_reqs;
+    c->spare_reqs = r->next;
+    free(r);
+  }
+  c->n_spare = 0;
 }
 
 static void dispatch(gw_chat_t *c, gw_socket_t *s);

@@ -23,7 +23,12 @@ typedef struct gw_chat {
   gw_adapter_t *adapter;
   const gw_config_t *cfg;
   gw_metrics_t *metrics;
+  void *spare_reqs; /* recycled request records: no malloc per message */
+  size_t n_spare;
 } gw_chat_t;
+
+/* gw_chat_close frees the recycled request records (at shutdown). */
+void gw_chat_close(gw_chat_t *c);
 
 typedef struct gw_chat_msg { /* a request waiting in the inbox */
   size_t len;

@@ -900,6 +900,7 @@ int gw_server_free(gw_server_t *srv) {
    * (platform.md). */
   lws_context_destroy(srv->ctx);
   gw_adapter_free(srv->adapter);
+  gw_chat_close(&srv->chat);
   gw_frame_unref(srv->ping);
   int status = srv->exit_status;
   free(srv);

@@ -140,10 +140,31 @@ start_servers() {
 }
 
 # run KIND SCENARIO TIMEOUT FLOOD-ARGS...: one chat-flood run, one result line.
+# settle waits (at most 60 s) until the servers and Redis are quiet: the
+# previous scenario's clients leave when it ends, and those leaves (userList
+# to every remaining member) must not be billed to the next scenario.
+settle() {
+  local p ticks last="" i
+  for i in $(seq 1 200); do
+    ticks=0
+    for p in "${server_pids[@]}" ${redis_pid:+$redis_pid}; do
+      [ -r "/proc/$p/stat" ] || continue
+      ticks=$((ticks + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+    done
+    if [ -n "$last" ] && [ $((ticks - last)) -le 3 ]; then
+      return 0
+    fi
+    last=$ticks
+    sleep 0.3
+  done
+  log "servers still busy after 60 s; measuring anyway"
+}
+
 run() {
   local kind=$1 scen=$2 tmo=$3
   shift 3
   local pids out
+  settle
   pids=$(IFS=,; echo "${server_pids[*]}${redis_pid:+,$redis_pid}")
   out=$work/$kind-$scen.out
   log "$kind $scen: chat-flood $*"
