@@ -7,6 +7,7 @@
 #include "gw_server.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <libwebsockets.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,6 +79,7 @@ struct gw_server {
   int state;
   uint64_t drain_start, drain_ms, drain_total, drain_closed;
   int exit_status;
+  int fd_cap; /* refuse connections whose fd is at or above this */
   char node_id[96];
 };
 
@@ -557,6 +559,16 @@ static int callback_chat(struct lws *wsi, enum lws_callback_reasons reason,
   pss_t *pss = user;
   gw_server_t *srv;
   switch (reason) {
+  case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+    /* |in| is the accepted descriptor. Descriptors are allocated lowest
+     * first, so its number says how close the process is to its limit:
+     * refuse (close at once) before accept() could ever hit EMFILE. */
+    srv = server_of(wsi);
+    if ((int)(intptr_t)in >= srv->fd_cap) {
+      srv->metrics.rejected_connections++;
+      return 1;
+    }
+    return 0;
   case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
     return filter_upgrade(server_of(wsi), wsi);
   case LWS_CALLBACK_ESTABLISHED:
@@ -612,6 +624,16 @@ static const struct lws_protocol_vhost_options mime_js = {
     &mime_css, NULL, ".js", "text/javascript; charset=utf-8"};
 static const struct lws_protocol_vhost_options mime_html = {
     &mime_js, NULL, ".html", "text/html; charset=utf-8"};
+
+/* No lws "validity" timers: Engine.IO's ping/pong is the liveness check.
+ * lws 4.1.6 keeps one per connection in a sorted list and re-inserts it on
+ * every received frame, an O(connections) walk each time (it was most of the
+ * CPU of a handshake at a few thousand connections). A zero hang-up time
+ * turns them off. */
+static const lws_retry_bo_t no_validity_timers = {
+    .secs_since_valid_ping = 0,
+    .secs_since_valid_hangup = 0,
+};
 
 /* ---- timers, draining, shutdown ---------------------------------------- */
 
@@ -821,13 +843,18 @@ gw_server_t *gw_server_new(uv_loop_t *loop, const gw_config_t *cfg, int *err) {
   root->origin_protocol = LWSMPRO_FILE;
   root->extra_mimetypes = &mime_html;
 
+  /* lws sizes its fd table from the open-file limit. Never pass a smaller
+   * fd_limit_per_thread: lws 4.1.6 then switches to a table it scans
+   * linearly on every event (wsi_from_fd), O(connections) per packet.
+   * EMFILE (on which lws would spin) is kept away instead by refusing new
+   * connections whose descriptor is near the limit (filter_network). */
   struct rlimit rl;
-  unsigned fd_limit = 20000;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-    fd_limit = (unsigned)rl.rlim_cur;
-  /* Stay below the process limit: at lws's cap new connections wait in the
-   * backlog; at EMFILE lws 4.1.6 would spin. */
-  fd_limit = fd_limit > 160 ? fd_limit - 96 : fd_limit / 2;
+  unsigned fd_limit = 1024;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+    fd_limit = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 1u << 20
+                   ? 1u << 20
+                   : (unsigned)rl.rlim_cur;
+  srv->fd_cap = fd_limit > 256 ? fd_limit - 64 : fd_limit * 3 / 4;
 
   struct lws_context_creation_info info;
   void *foreign_loops[1] = {loop};
@@ -839,7 +866,7 @@ gw_server_t *gw_server_new(uv_loop_t *loop, const gw_config_t *cfg, int *err) {
   info.headers = &hdr_csp;
   info.user = srv;
   info.foreign_loops = foreign_loops;
-  info.fd_limit_per_thread = fd_limit;
+  info.retry_and_idle_policy = &no_validity_timers;
   info.timeout_secs = 20;
   info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8;
   if (strchr(cfg->host, ':') == NULL)
