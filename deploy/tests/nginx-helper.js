@@ -15,23 +15,12 @@
 const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const http = require('node:http');
-const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 
 const repo = path.resolve(__dirname, '..', '..');
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.unref();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
+const { freePort } = require(path.join(repo, 'tests', 'lib', 'harness.js'));
 
 function status(port, p) {
   return new Promise((resolve) => {
