@@ -37,6 +37,10 @@ static const opt_t opts[] = {
      "static files served at /"},
     {"--client-js", "CHAT_CLIENT_JS", OPT_STR, F(client_js), 0, 0,
      "socket.io-client bundle served at /socket.io/socket.io.js"},
+    {"--allowed-origins", "CHAT_ALLOWED_ORIGINS", OPT_STR, F(allowed_origins),
+     0, 0,
+     "comma-separated Origins browsers may connect from, e.g. "
+     "https://chat.example.com; absent: any"},
     {"--redis", "REDIS_URL", OPT_STR, F(redis_url), 0, 0,
      "redis://[:password@]host:port[/db]; absent: in-memory adapter"},
     {"--node-id", "CHAT_NODE_ID", OPT_STR, F(node_id), 0, 0,
@@ -174,6 +178,23 @@ int gw_config_parse(gw_config_t *c, int argc, char **argv,
     }
     if (set_opt(c, o, val, o->flag, err, errlen) != 0)
       return GW_EINVAL;
+  }
+  return 0;
+}
+
+int gw_config_origin_allowed(const gw_config_t *c, const char *origin) {
+  if (c->allowed_origins == NULL || origin == NULL)
+    return 1;
+  size_t ol = strlen(origin);
+  for (const char *p = c->allowed_origins; *p;) {
+    while (*p == ' ' || *p == ',')
+      p++;
+    const char *e = p;
+    while (*e && *e != ',' && *e != ' ')
+      e++;
+    if ((size_t)(e - p) == ol && ol > 0 && strncmp(p, origin, ol) == 0)
+      return 1;
+    p = e;
   }
   return 0;
 }

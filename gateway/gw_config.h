@@ -13,10 +13,11 @@ typedef struct gw_config {
   uint64_t port;
   const char *web_root;
   const char *client_js;
-  const char *redis_url; /* NULL: in-memory adapter */
-  const char *node_id;   /* NULL: derived from hostname and pid */
-  uint64_t rate_limit;   /* messages/s per socket; 0 disables */
-  uint64_t rate_burst;   /* 0: twice the rate */
+  const char *allowed_origins; /* comma-separated; NULL: any origin */
+  const char *redis_url;       /* NULL: in-memory adapter */
+  const char *node_id;         /* NULL: derived from hostname and pid */
+  uint64_t rate_limit;         /* messages/s per socket; 0 disables */
+  uint64_t rate_burst;         /* 0: twice the rate */
   int log_level;
   uint64_t ping_interval_ms;
   uint64_t ping_timeout_ms;
@@ -47,6 +48,12 @@ void gw_config_defaults(gw_config_t *c);
 int gw_config_parse(gw_config_t *c, int argc, char **argv,
                     const char *(*getenv_fn)(const char *), char *err,
                     size_t errlen);
+
+/* gw_config_origin_allowed says whether a WebSocket handshake with Origin
+ * header |origin| (NULL when absent) may proceed: yes when no allow-list is
+ * configured or the request has no Origin (not a browser); otherwise the
+ * origin must equal one entry exactly (scheme://host[:port]). */
+int gw_config_origin_allowed(const gw_config_t *c, const char *origin);
 
 /* gw_config_usage writes the --help text to |out| (a FILE *). */
 void gw_config_usage(void *out);

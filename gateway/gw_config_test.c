@@ -60,7 +60,23 @@ static void test_errors(void) {
   GW_ASSERT_EQ(c.help, 1);
 }
 
+static void test_origins(void) {
+  gw_config_t c;
+  gw_config_defaults(&c);
+  GW_ASSERT(gw_config_origin_allowed(&c, "https://evil.example"));
+  c.allowed_origins = "https://chat.example.com, http://localhost:8000";
+  GW_ASSERT(gw_config_origin_allowed(&c, "https://chat.example.com"));
+  GW_ASSERT(gw_config_origin_allowed(&c, "http://localhost:8000"));
+  GW_ASSERT(gw_config_origin_allowed(&c, NULL)); /* not a browser */
+  GW_ASSERT(!gw_config_origin_allowed(&c, "https://chat.example.com.evil"));
+  GW_ASSERT(!gw_config_origin_allowed(&c, "https://chat.example"));
+  GW_ASSERT(!gw_config_origin_allowed(&c, "http://localhost"));
+  GW_ASSERT(!gw_config_origin_allowed(&c, ""));
+  GW_ASSERT(!gw_config_origin_allowed(&c, "null"));
+}
+
 GW_TEST_LIST = {
+    {"origins", test_origins},
     {"defaults, env, flags", test_defaults_env_flags},
     {"errors", test_errors},
     {NULL, NULL},

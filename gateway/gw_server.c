@@ -349,6 +349,23 @@ static int filter_upgrade(gw_server_t *srv, struct lws *wsi) {
                    "{\"code\":0,\"message\":\"Transport unknown\"}");
     return 1;
   }
+  char origin[256] = "";
+  const char *o = NULL;
+  if (lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) > 0) {
+    /* An Origin too long to copy matches nothing: it stays "". */
+    if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) < 0)
+      origin[0] = '\0';
+    o = origin;
+  }
+  if (!gw_config_origin_allowed(srv->cfg, o)) {
+    /* Cross-site WebSocket hijacking: a page elsewhere must not ride the
+     * user's browser into the chat. */
+    srv->metrics.rejected_connections++;
+    GW_LOGD("upgrade refused: origin %s not allowed", origin);
+    raw_http_error(wsi, 403, "Forbidden",
+                   "{\"code\":4,\"message\":\"Forbidden\"}");
+    return 1;
+  }
   if (srv->state != ST_RUNNING) {
     srv->metrics.rejected_connections++;
     raw_http_error(wsi, 503, "Service Unavailable",
