@@ -28,14 +28,20 @@ int main(int argc, char **argv) {
   }
   gw_log_set_level(cfg.log_level);
 
-  /* Sockets are file descriptors: take the whole hard limit (systemd and
-   * many shells start services with a soft limit of 1024). */
+  /* Sockets are file descriptors: take the hard limit (systemd and many
+   * shells start services with a soft limit of 1024), but no more than 1M:
+   * libwebsockets allocates tables sized by the limit, and some runtimes
+   * set the hard limit to about 2^30. */
   struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-      GW_LOGW("cannot raise the open-file limit to %llu",
-              (unsigned long long)rl.rlim_max);
+  const rlim_t cap = 1u << 20;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    rlim_t want = rl.rlim_max < cap ? rl.rlim_max : cap;
+    if (want != rl.rlim_cur && (want > rl.rlim_cur || rl.rlim_cur > cap)) {
+      rl.rlim_cur = want;
+      if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        GW_LOGW("cannot set the open-file limit to %llu",
+                (unsigned long long)want);
+    }
   }
 
   uv_loop_t loop;
