@@ -415,6 +415,7 @@ static void ws_closed(gw_server_t *srv, pss_t *pss) {
   gw_list_remove(&s->link);
   gw_list_remove(&s->ping_link);
   gw_list_remove(&s->kill_link);
+  GW_LOGD("socket %s: disconnected", s->sid[0] ? s->sid : s->eio_sid);
   if (s->attached) {
     s->attached = 0;
     srv->metrics.connections--;
