@@ -313,7 +313,6 @@ static void mem_close(gw_adapter_t *a, gw_close_fn cb, void *arg) {
    * local socket is going away with the process. */
   while (!gw_list_empty(&m->socks)) {
     mem_sock_t *s = GW_LIST_DATA(m->socks.next, mem_sock_t, all_link);
-    gw_list_remove(&s->all_link);
     mem_detach(a, s->sid);
   }
   cb(arg);

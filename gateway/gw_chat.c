@@ -233,6 +233,17 @@ void gw_chat_close(gw_chat_t *c) {
 
 static void dispatch(gw_chat_t *c, gw_socket_t *s);
 
+/* membership_done ends a create or leave: the request record goes, and the
+ * requests that waited behind it in the inbox run now. */
+static void membership_done(req_t *r) {
+  gw_socket_t *s = r->s;
+  gw_chat_t *c = r->c;
+  gw_socket_hold(s); /* req_free drops the request's hold */
+  req_free(r);
+  dispatch(c, s);
+  gw_socket_release(s);
+}
+
 static void on_join_done(void *arg, int status) {
   req_t *r = arg;
   gw_chat_sess_t *ss = gw_socket_sess(r->s);
@@ -249,12 +260,7 @@ static void on_join_done(void *arg, int status) {
   } else if (gw_socket_alive(r->s)) {
     reply_error(r->c, r->s, r->ack, gw_chat_err_from(status));
   } /* else: the socket left while its join was in flight; nobody to tell */
-  gw_socket_t *s = r->s;
-  gw_chat_t *c = r->c;
-  gw_socket_hold(s);
-  req_free(r);
-  dispatch(c, s);
-  gw_socket_release(s);
+  membership_done(r);
 }
 
 static void on_leave_done(void *arg, int status) {
@@ -270,12 +276,7 @@ static void on_leave_done(void *arg, int status) {
     reply_ok(r->s, r->ack, NULL);
   else
     reply_error(r->c, r->s, r->ack, gw_chat_err_from(status));
-  gw_socket_t *s = r->s;
-  gw_chat_t *c = r->c;
-  gw_socket_hold(s);
-  req_free(r);
-  dispatch(c, s);
-  gw_socket_release(s);
+  membership_done(r);
 }
 
 static void on_send_done(void *arg, int status) {

@@ -326,9 +326,23 @@ static const char *urlarg(struct lws *wsi, const char *name, char *buf,
   return lws_get_urlarg_by_name(wsi, name, buf, len);
 }
 
+/* eio_query_error checks the Engine.IO query of a /socket.io/ request and
+ * returns the JSON error body Engine.IO would answer with (HTTP 400), or
+ * NULL when it asks for EIO=4 over WebSocket. */
+static const char *eio_query_error(struct lws *wsi) {
+  char eio[16], transport[32];
+  const char *v = urlarg(wsi, "EIO=", eio, sizeof(eio));
+  if (v == NULL || strcmp(v, "4") != 0)
+    return "{\"code\":5,\"message\":\"Unsupported protocol version\"}";
+  v = urlarg(wsi, "transport=", transport, sizeof(transport));
+  if (v == NULL || strcmp(v, "websocket") != 0)
+    return "{\"code\":0,\"message\":\"Transport unknown\"}";
+  return NULL;
+}
+
 static int filter_upgrade(gw_server_t *srv, struct lws *wsi) {
-  char path[128], eio[16], transport[32];
-  const char *v;
+  char path[128];
+  const char *err;
   if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) < 0)
     path[0] = '\0';
   GW_LOGD("upgrade request for %s", path);
@@ -337,16 +351,8 @@ static int filter_upgrade(gw_server_t *srv, struct lws *wsi) {
                    "{\"code\":3,\"message\":\"Bad request\"}");
     return 1;
   }
-  if ((v = urlarg(wsi, "EIO=", eio, sizeof(eio))) == NULL ||
-      strcmp(v, "4") != 0) {
-    raw_http_error(wsi, 400, "Bad Request",
-                   "{\"code\":5,\"message\":\"Unsupported protocol version\"}");
-    return 1;
-  }
-  if ((v = urlarg(wsi, "transport=", transport, sizeof(transport))) == NULL ||
-      strcmp(v, "websocket") != 0) {
-    raw_http_error(wsi, 400, "Bad Request",
-                   "{\"code\":0,\"message\":\"Transport unknown\"}");
+  if ((err = eio_query_error(wsi)) != NULL) {
+    raw_http_error(wsi, 400, "Bad Request", err);
     return 1;
   }
   char origin[256] = "";
@@ -523,15 +529,10 @@ static int http_socketio(gw_server_t *srv, struct lws *wsi, const char *path) {
       return -1;
     return 0;
   }
-  char eio[16], transport[32];
-  const char *v;
-  const char *body = "{\"code\":3,\"message\":\"Bad request\"}";
-  if ((v = urlarg(wsi, "EIO=", eio, sizeof(eio))) == NULL || strcmp(v, "4"))
-    body = "{\"code\":5,\"message\":\"Unsupported protocol version\"}";
-  else if ((v = urlarg(wsi, "transport=", transport, sizeof(transport))) ==
-               NULL ||
-           strcmp(v, "websocket") != 0)
-    body = "{\"code\":0,\"message\":\"Transport unknown\"}";
+  /* A valid EIO=4 websocket query without the Upgrade: Bad request. */
+  const char *body = eio_query_error(wsi);
+  if (body == NULL)
+    body = "{\"code\":3,\"message\":\"Bad request\"}";
   return http_reply(wsi, HTTP_STATUS_BAD_REQUEST, "application/json", body,
                     strlen(body));
 }
