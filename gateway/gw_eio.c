@@ -171,3 +171,82 @@ int gw_eio_sid(char out[21]) {
   out[20] = '\0';
   return 0;
 }
+
+/* ---- handshake query ------------------------------------------------------
+ */
+
+void gw_eio_query_init(gw_eio_query_t *q) {
+  memset(q, 0, sizeof(*q));
+}
+
+static int hexval(char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+/* span_eq compares |s|/|n| with the string |lit|. With |encoded| the span is
+ * decoded on the fly (see gw_eio_query_check), so nothing is copied and no
+ * input length needs a buffer. */
+static int span_eq(const char *s, size_t n, int encoded, const char *lit) {
+  size_t i = 0, k = 0;
+  while (i < n) {
+    char c = s[i++];
+    if (encoded && c == '+') {
+      c = ' ';
+    } else if (encoded && c == '%' && n - i >= 2 && hexval(s[i]) >= 0 &&
+               hexval(s[i + 1]) >= 0) {
+      c = (char)(hexval(s[i]) << 4 | hexval(s[i + 1]));
+      i += 2;
+    }
+    if (lit[k] == '\0' || lit[k] != c)
+      return 0;
+    k++;
+  }
+  return lit[k] == '\0';
+}
+
+static void query_kv(gw_eio_query_t *q, const char *arg, size_t len,
+                     int encoded) {
+  const char *eq = memchr(arg, '=', len);
+  size_t nlen = eq ? (size_t)(eq - arg) : len;
+  const char *v = eq ? eq + 1 : arg + len;
+  size_t vlen = (size_t)(arg + len - v);
+  if (span_eq(arg, nlen, encoded, "EIO")) {
+    q->eio_n++;
+    q->eio_ok += (unsigned)span_eq(v, vlen, encoded, "4");
+  } else if (span_eq(arg, nlen, encoded, "transport")) {
+    q->transport_n++;
+    q->transport_ok += (unsigned)span_eq(v, vlen, encoded, "websocket");
+  }
+}
+
+void gw_eio_query_add(gw_eio_query_t *q, const char *arg, size_t len) {
+  query_kv(q, arg, len, 0);
+}
+
+const char *gw_eio_query_error(const gw_eio_query_t *q) {
+  if (q->eio_n != 1 || q->eio_ok != 1)
+    return "{\"code\":5,\"message\":\"Unsupported protocol version\"}";
+  if (q->transport_n != 1 || q->transport_ok != 1)
+    return "{\"code\":0,\"message\":\"Transport unknown\"}";
+  return NULL;
+}
+
+const char *gw_eio_query_check(const char *args, size_t len) {
+  gw_eio_query_t q;
+  gw_eio_query_init(&q);
+  const char *p = args, *end = args + len;
+  while (p < end) {
+    const char *amp = memchr(p, '&', (size_t)(end - p));
+    const char *stop = amp ? amp : end;
+    if (stop > p) /* "a&&b": empty arguments are nothing */
+      query_kv(&q, p, (size_t)(stop - p), 1);
+    p = amp ? amp + 1 : end;
+  }
+  return gw_eio_query_error(&q);
+}

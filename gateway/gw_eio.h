@@ -68,4 +68,35 @@ gw_frame_t *gw_eio_ack(uint64_t id, json_t *arg);
  * 120 random bits from the kernel. Returns 0 or -errno. */
 int gw_eio_sid(char out[21]);
 
+/* ---- handshake query ------------------------------------------------------
+ * The Engine.IO checks of a /socket.io/ request's query, as the reference
+ * server makes them: exactly one EIO, equal to "4", and exactly one
+ * transport, equal to "websocket". A repeated key is refused, as Node's
+ * querystring turns it into an array that equals no string; an argument
+ * without '=' has the empty value; other arguments are ignored. */
+
+typedef struct gw_eio_query {
+  unsigned eio_n, transport_n;   /* occurrences of each key */
+  unsigned eio_ok, transport_ok; /* occurrences with the wanted value */
+} gw_eio_query_t;
+
+void gw_eio_query_init(gw_eio_query_t *q);
+
+/* gw_eio_query_add accounts one already-decoded argument |arg|/|len|,
+ * "name=value" (the first '=' separates; NUL bytes are just bytes), as
+ * libwebsockets hands them out (one fragment of WSI_TOKEN_HTTP_URI_ARGS). */
+void gw_eio_query_add(gw_eio_query_t *q, const char *arg, size_t len);
+
+/* gw_eio_query_error returns the JSON body Engine.IO answers a bad query
+ * with (HTTP 400; static storage), or NULL when the query asks for EIO=4
+ * over WebSocket. */
+const char *gw_eio_query_error(const gw_eio_query_t *q);
+
+/* gw_eio_query_check does the same checks on a query string that is still
+ * percent-encoded, as it appears after '?' in a URL: arguments split at '&',
+ * name and value at the first '=', then each decoded ("%XX" to a byte, '+' to
+ * a space; a malformed '%' stays a literal '%', as in Node). Returns what
+ * gw_eio_query_error would. */
+const char *gw_eio_query_check(const char *args, size_t len);
+
 #endif /* GW_EIO_H */

@@ -117,7 +117,86 @@ static void test_sid(void) {
                      a[i]) != NULL);
 }
 
+#define V5 "{\"code\":5,\"message\":\"Unsupported protocol version\"}"
+#define T0 "{\"code\":0,\"message\":\"Transport unknown\"}"
+
+static void test_query_check(void) {
+  static const struct {
+    const char *q;
+    const char *want; /* NULL: accepted */
+  } qcases[] = {
+      {"EIO=4&transport=websocket", NULL},
+      {"transport=websocket&EIO=4", NULL},
+      {"EIO=4&transport=websocket&t=N8hyd6w&b64=1", NULL},
+      {"&&EIO=4&&transport=websocket&", NULL},
+      {"EIO=%34&transport=web%73ocket", NULL},       /* encoded values */
+      {"%45IO=4&%74ransport=websocket", NULL},       /* encoded names */
+      {"x=%zz&y=%&EIO=4&transport=websocket", NULL}, /* bad '%' elsewhere */
+      {"token="
+       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+       "&EIO=4&transport=websocket",
+       NULL}, /* a long argument first */
+      {"", V5},
+      {"EIO=3&transport=websocket", V5},
+      {"EIO=5&transport=websocket", V5},
+      {"transport=websocket", V5},
+      {"EIO&transport=websocket", V5},         /* no '=' */
+      {"EIO=&transport=websocket", V5},        /* empty value */
+      {"EIO=4&EIO=4&transport=websocket", V5}, /* repeated */
+      {"EIO=4&EIO=3&transport=websocket", V5},
+      {"EIO=44&transport=websocket", V5},
+      {"EIO=4%00&transport=websocket", V5}, /* decoded NUL */
+      {"EIO=%4&transport=websocket", V5},   /* malformed: "%4" */
+      {"EIO=+4&transport=websocket", V5},   /* '+' is a space */
+      {"eio=4&transport=websocket", V5},    /* names are exact */
+      {"EIO%3D4&transport=websocket", V5},  /* encoded '=' */
+      {"EIO=4", T0},
+      {"EIO=4&transport=polling", T0},
+      {"EIO=4&transport=websocket&transport=websocket", T0},
+      {"EIO=4&transport=websocket%20", T0},
+      {"EIO=4&transport=WebSocket", T0},
+      {"EIO=4&transport", T0},
+      {"EIO=3&transport=polling", V5}, /* EIO is checked first */
+  };
+  for (size_t i = 0; i < sizeof(qcases) / sizeof(*qcases); i++) {
+    const char *got = gw_eio_query_check(qcases[i].q, strlen(qcases[i].q));
+    if (got != qcases[i].want && (got == NULL || qcases[i].want == NULL ||
+                                  strcmp(got, qcases[i].want) != 0))
+      GW_TEST_FAIL("query \"%s\": got %s, want %s", qcases[i].q,
+                   got ? got : "ok", qcases[i].want ? qcases[i].want : "ok");
+  }
+  /* The length bounds the query: nothing is read past it. */
+  GW_ASSERT(gw_eio_query_check("EIO=4&transport=websocketX", 25) == NULL);
+  GW_ASSERT(gw_eio_query_check("EIO=4&transport=websocke", 24) != NULL);
+}
+
+/* The decoded form, one argument at a time as lws hands them out. */
+static void test_query_add(void) {
+  gw_eio_query_t q;
+  gw_eio_query_init(&q);
+  GW_ASSERT_STREQ(gw_eio_query_error(&q), V5);
+  gw_eio_query_add(&q, "t=a&b", 5); /* a decoded '&' is just a byte */
+  gw_eio_query_add(&q, "EIO=4", 5);
+  GW_ASSERT_STREQ(gw_eio_query_error(&q), T0);
+  gw_eio_query_add(&q, "transport=websocket", 19);
+  GW_ASSERT(gw_eio_query_error(&q) == NULL);
+  gw_eio_query_add(&q, "EIO=4", 5);
+  GW_ASSERT_STREQ(gw_eio_query_error(&q), V5);
+
+  gw_eio_query_init(&q);
+  gw_eio_query_add(&q, "EIO=4\0", 6); /* NUL kept by the length */
+  gw_eio_query_add(&q, "transport=websocket", 19);
+  GW_ASSERT_STREQ(gw_eio_query_error(&q), V5);
+  gw_eio_query_init(&q);
+  gw_eio_query_add(&q, "EIO=%34", 7); /* already decoded: taken literally */
+  gw_eio_query_add(&q, "transport=websocket", 19);
+  GW_ASSERT_STREQ(gw_eio_query_error(&q), V5);
+}
+
 GW_TEST_LIST = {
+    {"query check", test_query_check},
+    {"query add", test_query_add},
     {"parse table", test_parse_table},
     {"open packet", test_open_packet},
     {"ack", test_ack},

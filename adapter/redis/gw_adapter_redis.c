@@ -31,6 +31,7 @@
 #include "gw_log.h"
 #include "gw_map.h"
 #include "gw_redis_conn.h"
+#include "gw_redis_msg.h"
 #include "gw_redis_scripts.h"
 #include "gw_redis_url.h"
 
@@ -97,8 +98,7 @@ enum {
  * "ok" but its J event not seen yet (keeps the subscription alive). */
 enum { PH_WAIT, PH_SENT, PH_AWAIT_J };
 
-#define ROOM_PREFIX       "gw:r:"
-#define ROOM_PREFIX_LEN   5
+#define ROOM_PREFIX       GW_REDIS_ROOM_PREFIX
 #define REAP_LIMIT        1000
 #define BACKOFF_MIN_MS    100
 #define BACKOFF_MAX_MS    2000
@@ -185,7 +185,8 @@ struct rad {
   size_t inflight; /* gateway requests in flight */
   gw_frame_t *rl_frame;
   uint64_t rl_ver;
-  uint64_t ups, errors, reconnects, reaped;
+  uint64_t ups, errors, reconnects, reaped, pending_full;
+  uint64_t bad_messages; /* malformed pub/sub events dropped */
   gw_close_fn close_cb;
   void *close_arg;
   int closing_parts;
@@ -1106,65 +1107,33 @@ static void on_reply(void *arg, int status, redisReply *r) {
 /* ---- pub/sub events -------------------------------------------------------
  */
 
-typedef struct fld {
-  const char *p;
-  size_t n;
-} fld_t;
+/* Decoding and validation live in gw_redis_msg.c (pure, fuzzed); here a
+ * decoded event is applied. A malformed one is counted, logged (gw_log bounds
+ * the rate) and dropped whole: it changes no state and reaches no client. */
 
-/* parse_fields splits "<type><len>:<bytes><len>:<bytes>..." into fields. */
-static int parse_fields(const char *p, size_t n, fld_t *out, int max) {
-  size_t i = 1;
-  int k = 0;
-  while (i < n) {
-    size_t len = 0, digits = 0;
-    while (i < n && p[i] >= '0' && p[i] <= '9' && digits < 10) {
-      len = len * 10 + (size_t)(p[i++] - '0');
-      digits++;
-    }
-    if (digits == 0 || i >= n || p[i] != ':' || k == max)
-      return -1;
-    i++;
-    if (len > n - i)
-      return -1;
-    out[k].p = p + i;
-    out[k].n = len;
-    k++;
-    i += len;
-  }
-  return k;
+static rsock_t *sock_of(rad_t *a, gw_redis_span_t sid) {
+  char buf[GW_REDIS_SID_MAX + 1];
+  if (sid.n == 0 || sid.n >= sizeof(buf))
+    return NULL;
+  memcpy(buf, sid.p, sid.n);
+  buf[sid.n] = '\0';
+  return gw_map_get(&a->socks_by_sid, buf);
 }
 
-static gw_frame_t *fld_frame(gw_ev_kind_t kind, fld_t f) {
+/* span_frame: a frame for a non-empty span, NULL for an empty one. */
+static gw_frame_t *span_frame(gw_ev_kind_t kind, gw_redis_span_t f) {
   return f.n > 0 ? gw_frame_from(kind, f.p, f.n) : NULL;
 }
 
-static rsock_t *fld_sock(rad_t *a, fld_t f) {
-  char sid[128];
-  if (f.n == 0 || f.n >= sizeof(sid))
-    return NULL;
-  memcpy(sid, f.p, f.n);
-  sid[f.n] = '\0';
-  return gw_map_get(&a->socks_by_sid, sid);
-}
-
-static uint64_t fld_u64(fld_t f) {
-  uint64_t v = 0;
-  for (size_t i = 0; i < f.n && f.p[i] >= '0' && f.p[i] <= '9'; i++)
-    v = v * 10 + (uint64_t)(f.p[i] - '0');
-  return v;
-}
-
-static void on_room_event(rad_t *a, rroom_t *r, char type, fld_t *f, int n) {
+static void on_room_event(rad_t *a, rroom_t *r, const gw_redis_msg_t *m) {
   gw_frame_t *fr;
   r->busy++;
-  if (type == 'M' && n == 2) {
-    uint64_t kind = fld_u64(f[0]);
-    fr = fld_frame(kind < GW_EV__COUNT ? (gw_ev_kind_t)kind : GW_EV_NEWMESSAGE,
-                   f[1]);
+  if (m->type == 'M') {
+    fr = span_frame(m->kind, m->frame);
     deliver_room(a, r, fr, NULL);
     gw_frame_unref(fr);
-  } else if (type == 'J' && n == 5) {
-    rsock_t *s = fld_sock(a, f[0]);
+  } else if (m->type == 'J') {
+    rsock_t *s = sock_of(a, m->sid);
     if (s != NULL) {
       if (s->room != r) {
         rroom_t *old = s->room;
@@ -1173,15 +1142,15 @@ static void on_room_event(rad_t *a, rroom_t *r, char type, fld_t *f, int n) {
         if (old != NULL)
           maybe_unsub(old, a);
       }
-      s->rseq = fld_u64(f[1]);
-      s->mseq = fld_u64(f[2]);
+      s->rseq = m->rseq;
+      s->mseq = m->mseq;
     }
     gw_list_t *it = r->joins.next;
     while (it != &r->joins) {
       rreq_t *q = GW_LIST_DATA(it, rreq_t, link);
       it = it->next;
-      if (q->phase == PH_WAIT || q->argvlen[0] != f[0].n ||
-          memcmp(q->argv[0], f[0].p, f[0].n) != 0)
+      if (q->phase == PH_WAIT || q->argvlen[0] != m->sid.n ||
+          memcmp(q->argv[0], m->sid.p, m->sid.n) != 0)
         continue;
       if (q->phase == PH_AWAIT_J) {
         gw_list_remove(&q->link);
@@ -1190,24 +1159,24 @@ static void on_room_event(rad_t *a, rroom_t *r, char type, fld_t *f, int n) {
         q->j_seen = 1;
       }
     }
-    fr = fld_frame(GW_EV_NOTICE, f[3]);
+    fr = span_frame(GW_EV_NOTICE, m->notice);
     deliver_room(a, r, fr, s);
     gw_frame_unref(fr);
-    fr = fld_frame(GW_EV_USERLIST, f[4]);
+    fr = span_frame(GW_EV_USERLIST, m->userlist);
     deliver_room(a, r, fr, NULL);
     gw_frame_unref(fr);
-  } else if (type == 'L' && n == 3) {
-    rsock_t *s = fld_sock(a, f[0]);
+  } else if (m->type == 'L') {
+    rsock_t *s = sock_of(a, m->sid);
     if (s != NULL && s->room == r)
       local_remove(a, s);
-    fr = fld_frame(GW_EV_NOTICE, f[1]);
+    fr = span_frame(GW_EV_NOTICE, m->notice);
     deliver_room(a, r, fr, NULL);
     gw_frame_unref(fr);
-    fr = fld_frame(GW_EV_USERLIST, f[2]);
+    fr = span_frame(GW_EV_USERLIST, m->userlist);
     deliver_room(a, r, fr, NULL);
     gw_frame_unref(fr);
-  } else if (type == 'U' && n == 1) {
-    fr = fld_frame(GW_EV_USERLIST, f[0]);
+  } else if (m->type == 'U') {
+    fr = span_frame(GW_EV_USERLIST, m->userlist);
     deliver_room(a, r, fr, NULL);
     gw_frame_unref(fr);
   }
@@ -1215,19 +1184,17 @@ static void on_room_event(rad_t *a, rroom_t *r, char type, fld_t *f, int n) {
   maybe_unsub(r, a);
 }
 
-static void on_node_event(rad_t *a, char type, fld_t *f, int n) {
-  if (type == 'D' && n >= 3) {
-    uint64_t kind = fld_u64(f[0]);
-    gw_frame_t *fr = fld_frame(
-        kind < GW_EV__COUNT ? (gw_ev_kind_t)kind : GW_EV_NEWMESSAGE, f[1]);
-    for (int i = 2; fr != NULL && i < n; i++) {
-      rsock_t *s = fld_sock(a, f[i]);
+static void on_node_event(rad_t *a, const gw_redis_msg_t *m) {
+  if (m->type == 'D') {
+    gw_frame_t *fr = span_frame(m->kind, m->frame);
+    for (int i = 0; fr != NULL && i < m->n_sids; i++) {
+      rsock_t *s = sock_of(a, m->sids[i]);
       if (s != NULL)
         deliver(a, s, fr);
     }
     gw_frame_unref(fr);
-  } else if (type == 'H' && n == 1) {
-    uint64_t t = fld_u64(f[0]);
+  } else if (m->type == 'H') {
+    uint64_t t = m->version;
     if (t > a->hb_echo)
       a->hb_echo = t;
     if (a->assert_token != 0 && t >= a->assert_token && a->state == S_UP) {
@@ -1237,28 +1204,35 @@ static void on_node_event(rad_t *a, char type, fld_t *f, int n) {
   }
 }
 
-static void on_push(void *arg, redisReply *m) {
+static void on_push(void *arg, redisReply *rep) {
   rad_t *a = arg;
-  const redisReply *ch = m->element[1], *pl = m->element[2];
-  fld_t f[8];
-  if (a->state >= S_CLOSED || pl->type != REDIS_REPLY_STRING || pl->len < 1)
+  const redisReply *ch = rep->element[1], *pl = rep->element[2];
+  if (a->state >= S_CLOSED || pl->type != REDIS_REPLY_STRING)
     return;
-  int n = parse_fields(pl->str, pl->len, f, 8);
-  if (n < 0) {
-    rlog(LOG_WARN, "malformed event on %.*s", (int)ch->len, ch->str);
+  const char *room = NULL;
+  size_t room_len = 0;
+  gw_redis_chan_t kind =
+      gw_redis_chan_classify(ch->str, ch->len, a->node_chan, &room, &room_len);
+  if (kind == GW_REDIS_CH_OTHER)
+    return; /* a channel we no longer want; nothing to check */
+  gw_redis_msg_t m;
+  if (gw_redis_msg_parse(kind, pl->str, pl->len, &m) != 0) {
+    a->bad_messages++;
+    rlog(LOG_WARN, "dropped malformed event (%zu bytes) on %.*s", pl->len,
+         (int)(ch->len < 64 ? ch->len : 64), ch->str);
     return;
   }
-  char type = pl->str[0];
-  if (ch->len > ROOM_PREFIX_LEN &&
-      memcmp(ch->str, ROOM_PREFIX, ROOM_PREFIX_LEN) == 0) {
-    rroom_t *r = gw_map_get(&a->rooms_by_name, ch->str + ROOM_PREFIX_LEN);
+  if (kind == GW_REDIS_CH_ROOM) {
+    /* Room names never hold NUL (gw_chat_trim_name refuses controls). */
+    rroom_t *r = memchr(room, '\0', room_len) == NULL
+                     ? gw_map_get(&a->rooms_by_name, room)
+                     : NULL;
     if (r != NULL)
-      on_room_event(a, r, type, f, n);
-  } else if (strcmp(ch->str, "gw:lobby") == 0) {
-    if (type == 'R' && n == 2)
-      rl_update(a, fld_u64(f[0]), f[1].p, f[1].n);
-  } else if (strcmp(ch->str, a->node_chan) == 0) {
-    on_node_event(a, type, f, n);
+      on_room_event(a, r, &m);
+  } else if (kind == GW_REDIS_CH_LOBBY) {
+    rl_update(a, m.version, m.frame.p, m.frame.n);
+  } else {
+    on_node_event(a, &m);
   }
 }
 
@@ -1353,8 +1327,10 @@ static int admit(rad_t *a, const char *sid, rsock_t **out) {
     return GW_EINVAL;
   if (a->state != S_UP)
     return GW_EUNAVAIL;
-  if (a->base.cfg.max_pending != 0 && a->inflight >= a->base.cfg.max_pending)
+  if (a->base.cfg.max_pending != 0 && a->inflight >= a->base.cfg.max_pending) {
+    a->pending_full++;
     return GW_EUNAVAIL;
+  }
   *out = s;
   return 0;
 }
@@ -1512,6 +1488,8 @@ static void rad_stats(gw_adapter_t *b, gw_adapter_stats_t *out) {
   out->backend_errors = a->errors;
   out->reconnects = a->reconnects;
   out->nodes_reaped = a->reaped;
+  out->pending_full = a->pending_full;
+  out->bad_messages = a->bad_messages;
 }
 
 /* ---- close and free
