@@ -732,13 +732,53 @@
     return state.room !== null || state.joining !== null;
   }
 
+  // Gateways run with --jwt-secret want a token in the Socket.IO handshake.
+  // Opened as /?token=<JWT>, the page keeps the token for this tab
+  // (sessionStorage, so a reload still works) and removes it from the address
+  // bar, so it is not bookmarked or shared by copying the link.
+  const TOKEN_KEY = 'roomchat.token';
+  function takeToken() {
+    try {
+      const url = new URL(window.location.href);
+      const fromUrl = url.searchParams.get('token');
+      if (fromUrl) {
+        sessionStorage.setItem(TOKEN_KEY, fromUrl);
+        url.searchParams.delete('token');
+        window.history.replaceState(null, '', url.pathname + url.search + url.hash);
+        return fromUrl;
+      }
+      return sessionStorage.getItem(TOKEN_KEY);
+    } catch (_) {
+      return null;
+    }
+  }
+
+  // tokenName reads the token's `name` claim (the server checks the token;
+  // this only fills in the name the server will insist on).
+  function tokenName(token) {
+    try {
+      const b64 = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const claims = JSON.parse(new TextDecoder().decode(bytes));
+      return claims && typeof claims.name === 'string' ? claims.name.trim() : null;
+    } catch (_) {
+      return null;
+    }
+  }
+
   function connect() {
     if (typeof window.io !== 'function') {
       setStatus('offline', '(the chat client could not be loaded)');
       return;
     }
+    const token = takeToken();
+    const fixedName = token ? tokenName(token) : null;
+    if (fixedName) {
+      el.userName.value = fixedName;
+      el.userName.readOnly = true;
+    }
     // WebSocket only: the gateway does not do HTTP long-polling (yet).
-    socket = window.io({ transports: ['websocket'] });
+    socket = window.io(token ? { transports: ['websocket'], auth: { token } } : { transports: ['websocket'] });
 
     socket.on('connect', () => {
       state.connected = true;
@@ -764,8 +804,13 @@
       if (!state.connected) setStatus('reconnecting', n > 1 ? `(attempt ${n})` : '');
     });
 
-    socket.on('connect_error', () => {
+    socket.on('connect_error', (err) => {
       state.connected = false;
+      if (err && err.message === 'unauthorized') {
+        // Refused by the server (socket.io-client does not retry this).
+        setStatus('offline', '(not authorized: open the chat with a valid ?token= link)');
+        return;
+      }
       setStatus(state.everConnected ? 'reconnecting' : 'connecting', '(server unreachable, retrying)');
     });
 
