@@ -17,6 +17,11 @@ __attribute__((format(printf, 2, 3)))
 #endif
 void gw_log(int level, const char *fmt, ...);
 
+/* gw_log_suppressed counts lines dropped by the rate bound: below debug
+ * level at most 200 lines per second are written, and the number dropped is
+ * logged when the next second starts. */
+unsigned long long gw_log_suppressed(void);
+
 #define GW_LOGE(...) gw_log(GW_LOG_ERROR, __VA_ARGS__)
 #define GW_LOGW(...) gw_log(GW_LOG_WARN, __VA_ARGS__)
 #define GW_LOGI(...) gw_log(GW_LOG_INFO, __VA_ARGS__)

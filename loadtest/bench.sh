@@ -122,6 +122,7 @@ start_servers() {
     logf=$work/$kind-$i.log
     if [ "$kind" = gateway ]; then
       "$GW" --host 127.0.0.1 --port "$port" --rate-limit 0 --log-level info \
+        --max-connections-per-ip 0 \
         --node-id "bench-$i" ${redis_url:+--redis "$redis_url"} >"$logf" 2>&1 &
     else
       node "$REF" --host 127.0.0.1 --port "$port" --rate-limit 0 \

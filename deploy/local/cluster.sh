@@ -264,7 +264,7 @@ start_gateway() {
       setsid bash -c '"$@" </dev/null >>"$GW_LOG" 2>&1 & echo $! >"$GW_PID.tmp" &&
         mv "$GW_PID.tmp" "$GW_PID"; wait $!; echo $? >"$GW_EXIT"' \
       chat-gateway-waiter "$bin" --host 127.0.0.1 --port "$port" --redis "$url" \
-      --node-id "$node" "$@" </dev/null >/dev/null 2>&1 9>&- &
+      --node-id "$node" --trusted-proxies 127.0.0.1 "$@" </dev/null >/dev/null 2>&1 9>&- &
     for ((i = 0; i < 50; i++)); do
       [ -s "$state/$node.pid" ] && break
       sleep 0.02

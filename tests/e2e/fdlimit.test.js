@@ -60,6 +60,8 @@ test('near the fd limit new connections are refused, without spinning', { timeou
     await new Promise((r) => setTimeout(r, 300));
     const m = await h.getMetrics(url);
     assert.ok(m.get('chat_rejected_connections_total') >= 100, String(m.get('chat_rejected_connections_total')));
+    assert.ok(m.get('chat_limit_hits_total', { limit: 'fd_reserve' }) >= 100,
+      String(m.get('chat_limit_hits_total', { limit: 'fd_reserve' })));
     const c = await h.connect(url);
     c.close();
     a.close();
