@@ -77,6 +77,8 @@ typedef struct gw_adapter_stats {
   uint64_t backend_errors; /* failed or timed-out backend commands */
   uint64_t reconnects;     /* backend reconnections */
   uint64_t nodes_reaped;   /* dead nodes cleaned up by this process */
+  uint64_t pending_full;   /* requests refused: max_pending in flight */
+  uint64_t bad_messages;   /* malformed backend messages dropped */
 } gw_adapter_stats_t;
 
 typedef struct gw_adapter_ops {

@@ -17,6 +17,7 @@
   XX(EROOMFULL, "room_full", "room is full")                                   \
   XX(EUNAVAIL, "unavailable", "cluster backend unavailable")                   \
   XX(ETIMEDOUT, "unavailable", "cluster backend timed out")                    \
+  XX(ETOOLONG, NULL, "over its length bound")                                  \
   XX(ECLOSED, NULL, "closed")                                                  \
   XX(ENOMEM, NULL, "out of memory")
 

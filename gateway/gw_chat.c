@@ -42,6 +42,10 @@ static void send_owned(gw_socket_t *s, gw_frame_t *f) {
 static void reply_error(gw_chat_t *c, gw_socket_t *s, uint64_t ack,
                         gw_chat_err_t e) {
   c->metrics->errors[e]++;
+  if (e == GW_CE_ROOM_LIMIT)
+    c->metrics->limit_hits[GW_LIMIT_ROOMS]++;
+  else if (e == GW_CE_ROOM_FULL)
+    c->metrics->limit_hits[GW_LIMIT_ROOM_MEMBERS]++;
   if (!gw_socket_alive(s))
     return;
   json_t *err = json_pack("{s:s,s:s}", "code", gw_chat_err_code(e), "message",
@@ -128,24 +132,94 @@ int gw_chat_trim_name(const char *s, size_t len, size_t max_chars,
   for (p = first; p < last_end; chars++) {
     uint32_t cp;
     p += utf8_next(p, last_end, &cp);
-    if (is_control(cp) || chars >= max_chars)
+    if (is_control(cp))
       return GW_EINVAL;
+    if (chars >= max_chars)
+      return GW_ETOOLONG;
   }
   *out = (const char *)first;
   *out_len = (size_t)(last_end - first);
   return 0;
 }
 
-/* name_arg validates payload[key] as a name and returns a trimmed copy. */
-static char *name_arg(gw_chat_t *c, json_t *payload, const char *key) {
+/* name_span validates payload[key] as a name: 0 and the trimmed span, or
+ * -1 (absent, not a string, or not a valid name; |*too_long| is set when the
+ * name was refused for its length alone). */
+static int name_span(json_t *payload, const char *key, size_t max_chars,
+                     const char **t, size_t *tl, int *too_long) {
   json_t *v = json_object_get(payload, key);
-  const char *t;
-  size_t tl;
-  if (!json_is_string(v) ||
-      gw_chat_trim_name(json_string_value(v), json_string_length(v),
-                        c->cfg->max_name_chars, &t, &tl) != 0)
-    return NULL;
-  return strndup(t, tl);
+  if (!json_is_string(v))
+    return -1;
+  int rc = gw_chat_trim_name(json_string_value(v), json_string_length(v),
+                             max_chars, t, tl);
+  *too_long = rc == GW_ETOOLONG;
+  return rc == 0 ? 0 : -1;
+}
+
+/* is_event: the event name is exactly |name| (it may hold NUL bytes). */
+static int is_event(json_t *ev, const char *name) {
+  return json_is_string(ev) && json_string_length(ev) == strlen(name) &&
+         memcmp(json_string_value(ev), name, strlen(name)) == 0;
+}
+
+static int req_fail(gw_chat_req_t *out, gw_chat_err_t e) {
+  out->err = e;
+  return -1;
+}
+
+int gw_chat_parse_request(const gw_eio_pkt_t *pkt, size_t max_name_chars,
+                          size_t max_message_bytes, gw_chat_req_t *out) {
+  memset(out, 0, sizeof(*out));
+  out->ack = pkt->id;
+  json_t *ev = json_array_get(pkt->data, 0);
+  json_t *payload = json_array_get(pkt->data, 1);
+  if (is_event(ev, "create")) {
+    out->kind = GW_CHAT_REQ_CREATE;
+    if (!json_is_object(payload))
+      return req_fail(out, GW_CE_BAD_REQUEST);
+    if (name_span(payload, "roomName", max_name_chars, &out->room,
+                  &out->room_len, &out->too_long) != 0)
+      return req_fail(out, GW_CE_INVALID_NAME);
+    json_t *u = json_object_get(payload, "userName");
+    if (u != NULL && !json_is_null(u) &&
+        name_span(payload, "userName", max_name_chars, &out->user,
+                  &out->user_len, &out->too_long) != 0)
+      return req_fail(out, GW_CE_INVALID_NAME);
+    return 0;
+  }
+  if (is_event(ev, "sendMessage")) {
+    out->kind = GW_CHAT_REQ_SEND;
+    if (!json_is_object(payload))
+      return req_fail(out, GW_CE_BAD_REQUEST);
+    json_t *msg = json_object_get(payload, "message");
+    size_t mlen = json_string_length(msg);
+    if (!json_is_string(msg) || mlen == 0 || mlen > max_message_bytes ||
+        memchr(json_string_value(msg), '\0', mlen) != NULL) {
+      out->too_long = json_is_string(msg) && mlen > max_message_bytes;
+      return req_fail(out, GW_CE_INVALID_MESSAGE);
+    }
+    out->message = json_string_value(msg);
+    out->message_len = mlen;
+    json_t *sel = json_object_get(payload, "select");
+    if (sel != NULL && !json_is_null(sel) && !is_event(sel, "all")) {
+      /* A sid never holds NUL: such a target is nobody (it used to be cut
+       * at the NUL and name someone else). */
+      if (!json_is_string(sel) ||
+          memchr(json_string_value(sel), '\0', json_string_length(sel)))
+        return req_fail(out, GW_CE_USER_NOT_FOUND);
+      out->target = json_string_value(sel);
+      out->target_len = json_string_length(sel);
+    }
+    return 0;
+  }
+  if (is_event(ev, "leave")) {
+    out->kind = GW_CHAT_REQ_LEAVE;
+    if (payload != NULL && !json_is_object(payload) && !json_is_null(payload))
+      return req_fail(out, GW_CE_BAD_REQUEST);
+    return 0;
+  }
+  out->kind = GW_CHAT_REQ_UNKNOWN;
+  return req_fail(out, GW_CE_UNKNOWN_EVENT);
 }
 
 /* ---- rate limit (token bucket) ----------------------------------------- */
@@ -177,7 +251,8 @@ void gw_chat_sess_init(gw_chat_t *c, gw_chat_sess_t *ss) {
 void gw_chat_sess_close(gw_chat_sess_t *ss) {
   free(ss->room);
   free(ss->name);
-  ss->room = ss->name = NULL;
+  free(ss->auth_name);
+  ss->room = ss->name = ss->auth_name = NULL;
   while (ss->in_n) {
     free(ss->inbox[ss->in_head]);
     ss->in_head = (ss->in_head + 1) % INBOX_CAP;
@@ -288,16 +363,55 @@ static void on_send_done(void *arg, int status) {
   req_free(r);
 }
 
-static void do_create(gw_chat_t *c, gw_socket_t *s, json_t *payload,
-                      uint64_t ack) {
+/* user_name_arg returns the user name a create asks for (owned), or NULL
+ * with |*e| set. A token's `name` claim (--jwt-secret) fixes the name:
+ * userName may be left out, and when given it must be that name once
+ * trimmed; impersonation is refused rather than silently renamed. */
+static char *user_name_arg(gw_chat_sess_t *ss, const gw_chat_req_t *rq,
+                           gw_chat_err_t *e) {
+  if (ss->auth_name != NULL && rq->user == NULL) {
+    char *name = strdup(ss->auth_name);
+    *e = GW_CE_INTERNAL;
+    return name;
+  }
+  *e = GW_CE_INVALID_NAME;
+  if (rq->user == NULL)
+    return NULL;
+  char *name = strndup(rq->user, rq->user_len);
+  if (name != NULL && ss->auth_name != NULL &&
+      strcmp(name, ss->auth_name) != 0) {
+    free(name);
+    *e = GW_CE_NAME_MISMATCH;
+    return NULL;
+  }
+  return name;
+}
+
+/* reply_bad answers the error gw_chat_parse_request found in |rq|. */
+static void reply_bad(gw_chat_t *c, gw_socket_t *s, const gw_chat_req_t *rq) {
+  if (rq->too_long)
+    c->metrics
+        ->limit_hits[rq->kind == GW_CHAT_REQ_SEND ? GW_LIMIT_MESSAGE_SIZE
+                                                  : GW_LIMIT_NAME_LENGTH]++;
+  reply_error(c, s, rq->ack, rq->err);
+}
+
+/* The do_* functions act on a request gw_chat_parse_request accepted, or
+ * answer the error it found once the session's own checks have had their
+ * turn. */
+
+static void do_create(gw_chat_t *c, gw_socket_t *s, const gw_chat_req_t *rq,
+                      int bad) {
   gw_chat_sess_t *ss = gw_socket_sess(s);
-  if (!json_is_object(payload))
-    return reply_error(c, s, ack, GW_CE_BAD_REQUEST);
-  char *room = name_arg(c, payload, "roomName");
-  char *name = room ? name_arg(c, payload, "userName") : NULL;
+  uint64_t ack = rq->ack;
+  if (bad)
+    return reply_bad(c, s, rq);
+  char *room = strndup(rq->room, rq->room_len);
+  gw_chat_err_t ne = GW_CE_INTERNAL;
+  char *name = room ? user_name_arg(ss, rq, &ne) : NULL;
   if (room == NULL || name == NULL) {
     free(room);
-    return reply_error(c, s, ack, GW_CE_INVALID_NAME);
+    return reply_error(c, s, ack, ne);
   }
   req_t *r = req_new(c, s, ack);
   if (r == NULL) {
@@ -317,11 +431,12 @@ static void do_create(gw_chat_t *c, gw_socket_t *s, json_t *payload,
   }
 }
 
-static void do_leave(gw_chat_t *c, gw_socket_t *s, json_t *payload,
-                     uint64_t ack) {
+static void do_leave(gw_chat_t *c, gw_socket_t *s, const gw_chat_req_t *rq,
+                     int bad) {
   gw_chat_sess_t *ss = gw_socket_sess(s);
-  if (payload != NULL && !json_is_object(payload) && !json_is_null(payload))
-    return reply_error(c, s, ack, GW_CE_BAD_REQUEST);
+  uint64_t ack = rq->ack;
+  if (bad)
+    return reply_bad(c, s, rq);
   if (ss->room == NULL)
     return reply_error(c, s, ack, GW_CE_NOT_IN_ROOM);
   req_t *r = req_new(c, s, ack);
@@ -336,36 +451,26 @@ static void do_leave(gw_chat_t *c, gw_socket_t *s, json_t *payload,
   }
 }
 
-static void do_send(gw_chat_t *c, gw_socket_t *s, json_t *payload,
-                    uint64_t ack) {
+static void do_send(gw_chat_t *c, gw_socket_t *s, const gw_chat_req_t *rq,
+                    int bad) {
   gw_chat_sess_t *ss = gw_socket_sess(s);
-  if (!json_is_object(payload))
-    return reply_error(c, s, ack, GW_CE_BAD_REQUEST);
+  uint64_t ack = rq->ack;
+  if (bad && rq->err == GW_CE_BAD_REQUEST)
+    return reply_bad(c, s, rq);
   if (ss->room == NULL)
     return reply_error(c, s, ack, GW_CE_NOT_IN_ROOM);
-  json_t *msg = json_object_get(payload, "message");
-  size_t mlen = json_string_length(msg);
-  if (!json_is_string(msg) || mlen == 0 || mlen > c->cfg->max_message_bytes ||
-      memchr(json_string_value(msg), '\0', mlen) != NULL)
-    return reply_error(c, s, ack, GW_CE_INVALID_MESSAGE);
-  json_t *sel = json_object_get(payload, "select");
-  const char *target = NULL;
-  if (sel != NULL && !json_is_null(sel) &&
-      !(json_is_string(sel) && strcmp(json_string_value(sel), "all") == 0)) {
-    if (!json_is_string(sel))
-      return reply_error(c, s, ack, GW_CE_USER_NOT_FOUND);
-    target = json_string_value(sel);
-  }
+  if (bad)
+    return reply_bad(c, s, rq);
+  const char *target = rq->target;
   req_t *r = req_new(c, s, ack);
   if (r == NULL)
     return reply_error(c, s, ack, GW_CE_INTERNAL);
   r->ts = wall_ms();
   /* The one encoding of this message, whatever the number of recipients. */
-  gw_frame_t *f =
-      gw_ev_encode(GW_EV_NEWMESSAGE,
-                   json_pack("{s:s%,s:s,s:b,s:I}", "message",
-                             json_string_value(msg), mlen, "user", ss->name,
-                             "dm", target != NULL, "ts", (json_int_t)r->ts));
+  gw_frame_t *f = gw_ev_encode(
+      GW_EV_NEWMESSAGE, json_pack("{s:s%,s:s,s:b,s:I}", "message", rq->message,
+                                  rq->message_len, "user", ss->name, "dm",
+                                  target != NULL, "ts", (json_int_t)r->ts));
   int rc = GW_ENOMEM;
   if (f != NULL)
     rc = target ? gw_adapter_emit_dm(c->adapter, gw_socket_sid(s), ss->room,
@@ -380,16 +485,20 @@ static void do_send(gw_chat_t *c, gw_socket_t *s, json_t *payload,
 }
 
 static void handle(gw_chat_t *c, gw_socket_t *s, const gw_eio_pkt_t *pkt) {
-  json_t *payload = json_array_get(pkt->data, 1);
-  const char *ev = pkt->event ? pkt->event : "";
-  if (strcmp(ev, "create") == 0)
-    do_create(c, s, payload, pkt->id);
-  else if (strcmp(ev, "sendMessage") == 0)
-    do_send(c, s, payload, pkt->id);
-  else if (strcmp(ev, "leave") == 0)
-    do_leave(c, s, payload, pkt->id);
-  else
-    reply_error(c, s, pkt->id, GW_CE_UNKNOWN_EVENT);
+  gw_chat_req_t rq;
+  int bad = gw_chat_parse_request(pkt, c->cfg->max_name_chars,
+                                  c->cfg->max_message_bytes, &rq) != 0;
+  switch (rq.kind) {
+  case GW_CHAT_REQ_CREATE:
+    return do_create(c, s, &rq, bad);
+  case GW_CHAT_REQ_SEND:
+    return do_send(c, s, &rq, bad);
+  case GW_CHAT_REQ_LEAVE:
+    return do_leave(c, s, &rq, bad);
+  case GW_CHAT_REQ_UNKNOWN:
+    break;
+  }
+  reply_bad(c, s, &rq);
 }
 
 /* ---- arrival and the inbox ---------------------------------------------- */
@@ -429,8 +538,10 @@ void gw_chat_on_event(gw_chat_t *c, gw_socket_t *s, const char *raw, size_t len,
                       const gw_eio_pkt_t *pkt) {
   gw_chat_sess_t *ss = gw_socket_sess(s);
   c->metrics->events_in[in_kind(pkt->event)]++;
-  if (!rate_ok(c, ss))
+  if (!rate_ok(c, ss)) {
+    c->metrics->limit_hits[GW_LIMIT_RATE]++;
     return reply_error(c, s, pkt->id, GW_CE_RATE_LIMITED);
+  }
   if (!ss->busy && ss->in_n == 0) {
     handle(c, s, pkt);
     return;
@@ -441,8 +552,10 @@ void gw_chat_on_event(gw_chat_t *c, gw_socket_t *s, const char *raw, size_t len,
   if (ss->inbox == NULL)
     ss->inbox = calloc(INBOX_CAP, sizeof(*ss->inbox));
   if (ss->inbox == NULL || ss->in_n >= max ||
-      (m = malloc(sizeof(*m) + len)) == NULL)
+      (m = malloc(sizeof(*m) + len)) == NULL) {
+    c->metrics->limit_hits[GW_LIMIT_INBOX]++;
     return reply_error(c, s, pkt->id, GW_CE_RATE_LIMITED);
+  }
   m->len = len;
   memcpy(m->buf, raw, len);
   ss->inbox[(ss->in_head + ss->in_n) % INBOX_CAP] = m;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "gw_err.h"
+#include "gw_jwt.h"
 #include "gw_log.h"
 
 #ifndef GW_DEFAULT_WEB_ROOT
@@ -41,6 +42,19 @@ static const opt_t opts[] = {
      0, 0,
      "comma-separated Origins browsers may connect from, e.g. "
      "https://chat.example.com; absent: any"},
+    {"--jwt-secret", "CHAT_JWT_SECRET", OPT_STR, F(jwt_secret), 0, 0,
+     "HS256 key (at least 32 bytes): clients must connect with auth "
+     "{token: <JWT>}; absent: no handshake auth"},
+    {"--jwt-secret-file", "CHAT_JWT_SECRET_FILE", OPT_STR, F(jwt_secret_file),
+     0, 0,
+     "file holding the HS256 key (trailing newline ignored); keeps it "
+     "out of ps and the environment"},
+    {"--jwt-leeway", "CHAT_JWT_LEEWAY", OPT_U64, F(jwt_leeway_s), 0, 3600,
+     "clock skew allowed on a token's exp and nbf, in seconds"},
+    {"--tls-cert", "CHAT_TLS_CERT", OPT_STR, F(tls_cert), 0, 0,
+     "PEM certificate (chain): serve https and wss; needs --tls-key"},
+    {"--tls-key", "CHAT_TLS_KEY", OPT_STR, F(tls_key), 0, 0,
+     "PEM private key of --tls-cert"},
     {"--redis", "REDIS_URL", OPT_STR, F(redis_url), 0, 0,
      "redis://[:password@]host:port[/db]; absent: in-memory adapter"},
     {"--node-id", "CHAT_NODE_ID", OPT_STR, F(node_id), 0, 0,
@@ -69,10 +83,20 @@ static const opt_t opts[] = {
      F(max_room_members), 1, 10000000, "members per room bound"},
     {"--max-connections", "CHAT_MAX_CONNECTIONS", OPT_U64, F(max_connections),
      1, 1000000, "sockets per process"},
+    {"--max-connections-per-ip", "CHAT_MAX_CONNECTIONS_PER_IP", OPT_U64,
+     F(max_connections_per_ip), 0, 1000000,
+     "sockets per client address (see --trusted-proxies); 0 disables"},
+    {"--trusted-proxies", "CHAT_TRUSTED_PROXIES", OPT_STR, F(trusted_proxies),
+     0, 0,
+     "comma-separated proxy addresses/prefixes whose X-Forwarded-For names "
+     "the client, e.g. 127.0.0.1,10.0.0.0/8; absent: none"},
     {"--max-name", "CHAT_MAX_NAME", OPT_U64, F(max_name_chars), 1, 1024,
      "longest room or user name, in characters"},
     {"--max-message", "CHAT_MAX_MESSAGE", OPT_U64, F(max_message_bytes), 1,
      1000000, "longest chat message, in bytes"},
+    {"--max-queued-requests", "CHAT_MAX_QUEUED_REQUESTS", OPT_U64, F(inbox_max),
+     1, 64,
+     "requests a socket may queue behind its membership change in flight"},
     {"--redis-timeout", "CHAT_REDIS_TIMEOUT", OPT_U64, F(redis_timeout_ms), 10,
      600000, "deadline of each Redis command in ms"},
     {"--redis-max-pending", "CHAT_REDIS_MAX_PENDING", OPT_U64,
@@ -103,6 +127,8 @@ void gw_config_defaults(gw_config_t *c) {
   c->max_rooms = 10000;
   c->max_room_members = 10000;
   c->max_connections = 19000;
+  c->max_connections_per_ip = 1000;
+  c->jwt_leeway_s = 30;
   c->max_name_chars = 64;
   c->max_message_bytes = 4096;
   c->inbox_max = 32;
@@ -149,6 +175,64 @@ static int set_opt(gw_config_t *c, const opt_t *o, const char *val,
   return GW_EINVAL;
 }
 
+/* check_auth_tls validates the auth and TLS options and reads the secret
+ * file. Files are checked here so that a typo fails at start with its
+ * name, not later inside libwebsockets. */
+static int check_auth_tls(gw_config_t *c, char *err, size_t errlen) {
+  if (c->jwt_secret != NULL && c->jwt_secret_file != NULL) {
+    snprintf(err, errlen,
+             "--jwt-secret and --jwt-secret-file exclude each other");
+    return GW_EINVAL;
+  }
+  if (c->jwt_secret_file != NULL) {
+    FILE *f = fopen(c->jwt_secret_file, "rb");
+    if (f == NULL) {
+      snprintf(err, errlen, "--jwt-secret-file: %s: %s", c->jwt_secret_file,
+               strerror(errno));
+      return GW_EINVAL;
+    }
+    size_t n = fread(c->jwt_secret_buf, 1, sizeof(c->jwt_secret_buf), f);
+    fclose(f);
+    /* One trailing newline (echo, editors, kubectl create secret
+     * --from-file) is not part of the key. */
+    while (n > 0 && (c->jwt_secret_buf[n - 1] == '\n' ||
+                     c->jwt_secret_buf[n - 1] == '\r'))
+      n--;
+    if (n >= sizeof(c->jwt_secret_buf) - 1 ||
+        memchr(c->jwt_secret_buf, '\0', n) != NULL) {
+      snprintf(err, errlen,
+               "--jwt-secret-file: %s: over %zu bytes or binary (use a "
+               "text key)",
+               c->jwt_secret_file, sizeof(c->jwt_secret_buf) - 2);
+      return GW_EINVAL;
+    }
+    c->jwt_secret_buf[n] = '\0';
+    c->jwt_secret = c->jwt_secret_buf;
+  }
+  if (c->jwt_secret != NULL && strlen(c->jwt_secret) < GW_JWT_MIN_SECRET) {
+    snprintf(err, errlen,
+             "--jwt-secret: the HS256 key must have at least %d bytes "
+             "(RFC 7518); e.g. openssl rand -hex 32",
+             GW_JWT_MIN_SECRET);
+    return GW_EINVAL;
+  }
+  if ((c->tls_cert == NULL) != (c->tls_key == NULL)) {
+    snprintf(err, errlen, "--tls-cert and --tls-key go together");
+    return GW_EINVAL;
+  }
+  const char *files[2] = {c->tls_cert, c->tls_key};
+  for (int i = 0; i < 2 && c->tls_cert != NULL; i++) {
+    FILE *f = fopen(files[i], "rb");
+    if (f == NULL) {
+      snprintf(err, errlen, "%s: %s: %s", i ? "--tls-key" : "--tls-cert",
+               files[i], strerror(errno));
+      return GW_EINVAL;
+    }
+    fclose(f);
+  }
+  return 0;
+}
+
 int gw_config_parse(gw_config_t *c, int argc, char **argv,
                     const char *(*getenv_fn)(const char *), char *err,
                     size_t errlen) {
@@ -181,6 +265,15 @@ int gw_config_parse(gw_config_t *c, int argc, char **argv,
     }
     if (set_opt(c, o, val, o->flag, err, errlen) != 0)
       return GW_EINVAL;
+  }
+  if (check_auth_tls(c, err, errlen) != 0)
+    return GW_EINVAL;
+  if (gw_ipnet_list_parse(c->trusted_proxies, &c->trusted) != 0) {
+    snprintf(err, errlen,
+             "--trusted-proxies: '%s' is not a list of addresses or "
+             "prefixes (at most %d)",
+             c->trusted_proxies, GW_IPNET_MAX);
+    return GW_EINVAL;
   }
   return 0;
 }

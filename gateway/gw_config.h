@@ -8,16 +8,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gw_netaddr.h"
+
 typedef struct gw_config {
   const char *host;
   uint64_t port;
   const char *web_root;
   const char *client_js;
   const char *allowed_origins; /* comma-separated; NULL: any origin */
-  const char *redis_url;       /* NULL: in-memory adapter */
-  const char *node_id;         /* NULL: derived from hostname and pid */
-  uint64_t rate_limit;         /* messages/s per socket; 0 disables */
-  uint64_t rate_burst;         /* 0: twice the rate */
+  /* Handshake auth and TLS (docs/security.md). */
+  const char *jwt_secret;      /* HS256 key; NULL: no handshake auth */
+  const char *jwt_secret_file; /* read into jwt_secret_buf at parse time */
+  uint64_t jwt_leeway_s;       /* clock skew allowed on exp/nbf */
+  const char *tls_cert;        /* PEM paths; both or neither */
+  const char *tls_key;
+  const char *redis_url; /* NULL: in-memory adapter */
+  const char *node_id;   /* NULL: derived from hostname and pid */
+  uint64_t rate_limit;   /* messages/s per socket; 0 disables */
+  uint64_t rate_burst;   /* 0: twice the rate */
   int log_level;
   uint64_t ping_interval_ms;
   uint64_t ping_timeout_ms;
@@ -28,6 +36,9 @@ typedef struct gw_config {
   uint64_t max_rooms;
   uint64_t max_room_members;
   uint64_t max_connections;
+  uint64_t max_connections_per_ip; /* 0: no bound */
+  const char *trusted_proxies;     /* see gw_netaddr.h */
+  gw_ipnet_list_t trusted;         /* parsed trusted_proxies */
   uint64_t max_name_chars;
   uint64_t max_message_bytes;
   uint64_t inbox_max; /* requests waiting behind one in flight */
@@ -37,6 +48,7 @@ typedef struct gw_config {
   uint64_t node_ttl_ms;
   int help;
   char node_id_buf[96];
+  char jwt_secret_buf[1025]; /* --jwt-secret-file's content */
 } gw_config_t;
 
 /* gw_config_defaults fills |c| with the defaults. */

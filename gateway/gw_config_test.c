@@ -2,6 +2,8 @@
 /* gw_config_test.c: flags, environment and their precedence. */
 #include "gw_test.h"
 
+#include <unistd.h>
+
 #include "gw_config.h"
 #include "gw_err.h"
 #include "gw_log.h"
@@ -75,7 +77,64 @@ static void test_origins(void) {
   GW_ASSERT(!gw_config_origin_allowed(&c, "null"));
 }
 
+static void test_trusted_proxies(void) {
+  gw_config_t c;
+  char err[256] = "";
+  gw_config_defaults(&c);
+  GW_ASSERT_EQ(c.max_connections_per_ip, 1000);
+  GW_ASSERT_EQ(c.trusted.n, 0);
+  char *ok[] = {"gw", "--trusted-proxies", "127.0.0.1, 10.0.0.0/8",
+                "--max-connections-per-ip=0", NULL};
+  GW_ASSERT_OK(gw_config_parse(&c, 4, ok, NULL, err, sizeof(err)));
+  GW_ASSERT_EQ(c.trusted.n, 2);
+  GW_ASSERT_EQ(c.max_connections_per_ip, 0);
+  char *bad[] = {"gw", "--trusted-proxies", "nginx.local", NULL};
+  GW_ASSERT_EQ(gw_config_parse(&c, 3, bad, NULL, err, sizeof(err)), GW_EINVAL);
+  GW_ASSERT(strstr(err, "--trusted-proxies") != NULL);
+}
+
+static void test_auth_tls(void) {
+  gw_config_t c;
+  char err[256] = "";
+  char path[] = "/tmp/gw_config_test_XXXXXX";
+  int fd = mkstemp(path);
+  GW_ASSERT(fd >= 0);
+  FILE *f = fdopen(fd, "w");
+  fputs("0123456789abcdef0123456789abcdef\r\n", f);
+  fclose(f);
+  gw_config_defaults(&c);
+  GW_ASSERT(c.jwt_secret == NULL && c.tls_cert == NULL);
+  GW_ASSERT_EQ(c.jwt_leeway_s, 30);
+  char *a1[] = {"gw", "--jwt-secret-file", path, "--jwt-leeway=0", NULL};
+  GW_ASSERT_OK(gw_config_parse(&c, 4, a1, NULL, err, sizeof(err)));
+  GW_ASSERT_STREQ(c.jwt_secret, "0123456789abcdef0123456789abcdef");
+  GW_ASSERT_EQ(c.jwt_leeway_s, 0);
+  gw_config_defaults(&c);
+  char *a2[] = {"gw", "--jwt-secret", "0123456789abcdef0123456789abcde", NULL};
+  GW_ASSERT_EQ(gw_config_parse(&c, 3, a2, NULL, err, sizeof(err)), GW_EINVAL);
+  GW_ASSERT(strstr(err, "32 bytes") != NULL);
+  gw_config_defaults(&c);
+  /* One or the other. */
+  char *a3[] = {"gw", "--jwt-secret=0123456789abcdef0123456789abcdef",
+                "--jwt-secret-file", path, NULL};
+  GW_ASSERT_EQ(gw_config_parse(&c, 4, a3, NULL, err, sizeof(err)), GW_EINVAL);
+  GW_ASSERT(strstr(err, "exclude") != NULL);
+  gw_config_defaults(&c);
+  char *a4[] = {"gw", "--tls-cert", path, NULL};
+  GW_ASSERT_EQ(gw_config_parse(&c, 3, a4, NULL, err, sizeof(err)), GW_EINVAL);
+  GW_ASSERT(strstr(err, "--tls-key") != NULL);
+  gw_config_defaults(&c);
+  char *a5[] = {"gw", "--tls-cert", path, "--tls-key", path, NULL};
+  GW_ASSERT_OK(gw_config_parse(&c, 5, a5, NULL, err, sizeof(err)));
+  unlink(path);
+  gw_config_defaults(&c);
+  GW_ASSERT_EQ(gw_config_parse(&c, 5, a5, NULL, err, sizeof(err)), GW_EINVAL);
+  GW_ASSERT(strstr(err, path) != NULL); /* names the missing file */
+}
+
 GW_TEST_LIST = {
+    {"auth and tls", test_auth_tls},
+    {"trusted proxies", test_trusted_proxies},
     {"origins", test_origins},
     {"defaults, env, flags", test_defaults_env_flags},
     {"errors", test_errors},

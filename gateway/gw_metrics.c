@@ -6,6 +6,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "gw_log.h"
+
 static const char *const ce_codes[] = {
 #define XX(k, code, msg) code,
     GW_CHAT_ERROR_MAP(XX)
@@ -14,6 +16,11 @@ static const char *const ce_codes[] = {
 static const char *const ce_msgs[] = {
 #define XX(k, code, msg) msg,
     GW_CHAT_ERROR_MAP(XX)
+#undef XX
+};
+static const char *const limit_names[] = {
+#define XX(k, name) name,
+    GW_LIMIT_MAP(XX)
 #undef XX
 };
 static const char *const in_names[] = {
@@ -84,6 +91,9 @@ size_t gw_metrics_render(const gw_metrics_t *m, const gw_adapter_stats_t *as,
   if (cap == 0)
     return 0;
   buf[0] = '\0';
+  scalar(&o, "chat_websockets", "gauge",
+         "Open WebSockets, with or without a Socket.IO connection.",
+         m->websockets);
   scalar(&o, "chat_connections", "gauge", "Open Socket.IO connections.",
          m->connections);
   scalar(&o, "chat_connections_total", "counter",
@@ -121,8 +131,20 @@ size_t gw_metrics_render(const gw_metrics_t *m, const gw_adapter_stats_t *as,
   scalar(&o, "chat_ping_timeouts_total", "counter",
          "Connections closed for not answering pings.", m->ping_timeouts);
   scalar(&o, "chat_rejected_connections_total", "counter",
-         "Upgrades refused (draining or at the connection limit).",
+         "Upgrades and connections refused (origin, draining, limits).",
          m->rejected_connections);
+  scalar(&o, "chat_auth_failures_total", "counter",
+         "Socket.IO CONNECTs refused as unauthorized (--jwt-secret).",
+         m->auth_failures);
+  put(&o, "# HELP chat_limit_hits_total Times a configured bound refused or "
+          "cut something, by bound.\n# TYPE chat_limit_hits_total counter\n");
+  for (int i = 0; i < GW_LIMIT__COUNT; i++) {
+    uint64_t v = m->limit_hits[i];
+    if (i == GW_LIMIT_ADAPTER_PENDING)
+      v += as->pending_full; /* counted where it happens, in the adapter */
+    put(&o, "chat_limit_hits_total{limit=\"%s\"} %" PRIu64 "\n", limit_names[i],
+        v);
+  }
   put(&o,
       "# HELP chat_adapter_up 1 when the adapter backend is usable.\n"
       "# TYPE chat_adapter_up gauge\nchat_adapter_up{adapter=\"%s\"} %d\n",
@@ -135,6 +157,19 @@ size_t gw_metrics_render(const gw_metrics_t *m, const gw_adapter_stats_t *as,
          "Backend reconnections.", as->reconnects);
   scalar(&o, "chat_adapter_nodes_reaped_total", "counter",
          "Dead nodes cleaned up by this process.", as->nodes_reaped);
+  scalar(&o, "chat_adapter_bad_messages_total", "counter",
+         "Malformed backend (Redis pub/sub) messages dropped.",
+         as->bad_messages);
+  scalar(&o, "chat_log_lines_suppressed_total", "counter",
+         "Log lines dropped by the 200 lines/s bound.", gw_log_suppressed());
+  put(&o,
+      "# HELP chat_loop_lag_seconds Largest event-loop lag (lateness of the "
+      "housekeeping timer) over the last 10-20 s.\n"
+      "# TYPE chat_loop_lag_seconds gauge\nchat_loop_lag_seconds %.3f\n"
+      "# HELP chat_loop_lag_max_seconds Largest event-loop lag since start.\n"
+      "# TYPE chat_loop_lag_max_seconds gauge\n"
+      "chat_loop_lag_max_seconds %.3f\n",
+      (double)m->loop_lag_ms / 1000.0, (double)m->loop_lag_max_ms / 1000.0);
   scalar(&o, "chat_draining", "gauge", "1 while draining.",
          (uint64_t)m->draining);
   return o.len;

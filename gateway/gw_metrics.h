@@ -16,6 +16,8 @@
   XX(INVALID_NAME, "invalid_name",                                             \
      "names must be 1-64 characters without control characters")               \
   XX(NAME_TAKEN, "name_taken", "that user name is already in the room")        \
+  XX(NAME_MISMATCH, "name_mismatch",                                           \
+     "your token fixes your user name; use that name")                         \
   XX(NOT_IN_ROOM, "not_in_room", "join a room first")                          \
   XX(INVALID_MESSAGE, "invalid_message",                                       \
      "message must be a non-empty string of at most 4096 bytes")               \
@@ -53,7 +55,32 @@ typedef enum {
       GW_IN__COUNT
 } gw_in_event_t;
 
+/* Bounds that were hit, by name (docs/security.md lists each with its
+ * flag and default). */
+#define GW_LIMIT_MAP(XX)                                                       \
+  XX(CONNECTIONS, "connections")                                               \
+  XX(CONNECTIONS_PER_IP, "connections_per_ip")                                 \
+  XX(FD_RESERVE, "fd_reserve")                                                 \
+  XX(NO_NAMESPACE, "connect_timeout")                                          \
+  XX(FRAME_SIZE, "frame_size")                                                 \
+  XX(QUEUE, "queue")                                                           \
+  XX(RATE, "rate")                                                             \
+  XX(INBOX, "inbox")                                                           \
+  XX(NAME_LENGTH, "name_length")                                               \
+  XX(MESSAGE_SIZE, "message_size")                                             \
+  XX(ROOMS, "rooms")                                                           \
+  XX(ROOM_MEMBERS, "room_members")                                             \
+  XX(ADAPTER_PENDING, "adapter_pending")
+
+typedef enum {
+#define XX(k, name) GW_LIMIT_##k,
+  GW_LIMIT_MAP(XX)
+#undef XX
+      GW_LIMIT__COUNT
+} gw_limit_t;
+
 typedef struct gw_metrics {
+  uint64_t websockets;        /* gauge: open WebSockets (Engine.IO) */
   uint64_t connections;       /* gauge: open Socket.IO connections */
   uint64_t connections_total; /* counter */
   uint64_t events_in[GW_IN__COUNT];
@@ -65,6 +92,13 @@ typedef struct gw_metrics {
   uint64_t protocol_errors;
   uint64_t ping_timeouts;
   uint64_t rejected_connections;
+  uint64_t auth_failures; /* CONNECTs refused by --jwt-secret */
+  uint64_t limit_hits[GW_LIMIT__COUNT];
+  /* Event-loop lag: how late the housekeeping timer ran, in ms. A blocked
+   * loop starves every socket and lets Redis's output buffer for our
+   * subscriber grow (its pubsub limit cuts it). */
+  uint64_t loop_lag_ms;     /* gauge: largest over the last 10-20 s */
+  uint64_t loop_lag_max_ms; /* gauge: largest since start */
   int draining;
 } gw_metrics_t;
 

@@ -9,19 +9,24 @@
 #include <errno.h>
 #include <stdint.h>
 #include <libwebsockets.h>
+#include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "gw_adapter.h"
 #include "gw_chat.h"
 #include "gw_eio.h"
 #include "gw_events.h"
+#include "gw_jwt.h"
 #include "gw_list.h"
 #include "gw_log.h"
+#include "gw_map.h"
 #include "gw_metrics.h"
+#include "gw_netaddr.h"
 #include "gw_outq.h"
 #include "gw_socket.h"
 
@@ -50,6 +55,7 @@ struct gw_socket {
   unsigned closing : 1;   /* no more traffic; a close is on its way */
   unsigned awaiting_pong : 1;
   uint16_t close_code; /* 0: drop the TCP connection; else a close frame */
+  struct ip_count *ip; /* the client address's count; NULL if unbounded */
   char *rx;            /* reassembly of a message that came in pieces */
   size_t rx_len;
   gw_chat_sess_t sess;
@@ -73,15 +79,53 @@ struct gw_server {
   gw_frame_t *ping;    /* the shared "2" frame */
   gw_list_t kills;     /* sockets to close from the reaper */
   uv_timer_t tick;
+  uint64_t tick_ms, tick_due;  /* period; when the tick should run next */
+  uint64_t lag_cur, lag_until; /* loop lag: this window's max, its end */
   uv_timer_t reaper; /* closes sockets outside lws and adapter callbacks */
   int adapter_closed;
   uv_signal_t sigint, sigterm;
   int state;
   uint64_t drain_start, drain_ms, drain_total, drain_closed;
   int exit_status;
-  int fd_cap; /* refuse connections whose fd is at or above this */
+  int fd_cap;   /* refuse connections whose fd is at or above this */
+  gw_map_t ips; /* client address -> ip_count_t, while it has sockets */
   char node_id[96];
 };
+
+/* ---- per-address accounting -------------------------------------------- */
+
+/* WebSockets open from one client address. The entry exists while n > 0,
+ * so the table holds at most one entry per open socket. */
+typedef struct ip_count {
+  unsigned n;
+  char key[GW_IPSTR_MAX];
+} ip_count_t;
+
+/* client_key writes the address |wsi| is accounted to (see gw_client_addr)
+ * into |key|. 0, or -1 when lws cannot name the peer. */
+static int client_key(gw_server_t *srv, struct lws *wsi, char *key) {
+  char peer[64], xff[512];
+  gw_ipaddr_t pa;
+  if (lws_get_peer_simple(wsi, peer, sizeof(peer)) == NULL ||
+      gw_ipaddr_parse(peer, strlen(peer), &pa) != 0)
+    return -1;
+  const char *x = NULL;
+  /* A header too long to copy names nobody: account to the peer. */
+  if (srv->cfg->trusted.n > 0 &&
+      lws_hdr_total_length(wsi, WSI_TOKEN_X_FORWARDED_FOR) > 0 &&
+      lws_hdr_copy(wsi, xff, sizeof(xff), WSI_TOKEN_X_FORWARDED_FOR) > 0)
+    x = xff;
+  gw_ipaddr_t who = gw_client_addr(&srv->cfg->trusted, &pa, x);
+  gw_ipaddr_format(&who, key);
+  return 0;
+}
+
+static void ip_release(gw_server_t *srv, ip_count_t *c) {
+  if (c != NULL && --c->n == 0) {
+    gw_map_del(&srv->ips, c->key);
+    free(c);
+  }
+}
 
 /* ---- sockets ------------------------------------------------------------ */
 
@@ -168,7 +212,10 @@ static void count_out(gw_server_t *srv, const gw_frame_t *f) {
 }
 
 int gw_socket_send(gw_socket_t *s, gw_frame_t *f) {
-  if (!gw_socket_alive(s))
+  /* A close length means lws sent a close frame of its own (a protocol error
+   * it caught, e.g. RSV bits) and awaits the answer, up to 5 s: no data
+   * frame may follow it (RFC 6455 5.5.1), and lws 4.1.6 would write one. */
+  if (!gw_socket_alive(s) || lws_get_close_length(s->wsi) > 0)
     return GW_ECLOSED;
   uint32_t was = gw_outq_len(&s->q);
   if (was == 0 && !lws_partial_buffered(s->wsi)) {
@@ -190,6 +237,7 @@ int gw_socket_send(gw_socket_t *s, gw_frame_t *f) {
   int rc = gw_outq_push(&s->q, f);
   if (rc != 0) {
     s->srv->metrics.slow_readers_dropped++;
+    s->srv->metrics.limit_hits[GW_LIMIT_QUEUE]++;
     GW_LOGI("socket %s: outbound queue full (%u frames, %zu bytes): "
             "dropping slow reader",
             s->sid, gw_outq_len(&s->q), gw_outq_bytes(&s->q));
@@ -217,6 +265,34 @@ static void on_deliver(void *ctx, void *sock, gw_frame_t *f) {
 
 /* ---- Engine.IO / Socket.IO session ------------------------------------- */
 
+/* sio_authenticate checks the CONNECT packet's auth object
+ * (`40{"token":"<JWT>"}`, socket.io-client's `auth` option) against
+ * --jwt-secret and keeps the token's `name` claim in the session. A name
+ * claim that is no valid user name refuses the token: it could never join.
+ * Returns 0 or a GW_JWT_E* code. */
+static int sio_authenticate(gw_socket_t *s, const gw_eio_pkt_t *pkt) {
+  const gw_config_t *cfg = s->srv->cfg;
+  json_t *tok = json_object_get(pkt->data, "token");
+  if (!json_is_string(tok))
+    return GW_JWT_EMALFORMED;
+  gw_jwt_claims_t cl;
+  int rc = gw_jwt_verify(json_string_value(tok), json_string_length(tok),
+                         cfg->jwt_secret, strlen(cfg->jwt_secret),
+                         (int64_t)time(NULL), (int64_t)cfg->jwt_leeway_s, &cl);
+  if (rc != 0)
+    return rc;
+  if (cl.name != NULL) {
+    const char *t;
+    size_t tl;
+    size_t max = cfg->max_name_chars;
+    if (gw_chat_trim_name(cl.name, cl.name_len, max, &t, &tl) != 0 ||
+        (s->sess.auth_name = strndup(t, tl)) == NULL)
+      rc = GW_JWT_ECLAIM;
+  }
+  gw_jwt_claims_clear(&cl);
+  return rc;
+}
+
 static void sio_connect(gw_socket_t *s, const gw_eio_pkt_t *pkt) {
   gw_server_t *srv = s->srv;
   if (pkt->nsp_len != 1 || pkt->nsp[0] != '/') {
@@ -227,6 +303,19 @@ static void sio_connect(gw_socket_t *s, const gw_eio_pkt_t *pkt) {
         snprintf(buf, sizeof(buf), "44%.*s,{\"message\":\"Invalid namespace\"}",
                  nl, pkt->nsp);
     send_text(s, GW_EV_CONTROL, buf, (size_t)n);
+    return;
+  }
+  int arc;
+  if (srv->cfg->jwt_secret != NULL && (arc = sio_authenticate(s, pkt)) != 0) {
+    /* As a Socket.IO middleware error: CONNECT_ERROR, no chat state, and
+     * the connection stays open for a retry with another token until the
+     * namespace timeout (the first ping) closes it. The reason stays in
+     * the log: a client learns nothing about the key. */
+    static const char unauth[] = "44{\"message\":\"unauthorized\"}";
+    srv->metrics.rejected_connections++;
+    srv->metrics.auth_failures++;
+    GW_LOGD("socket %s: unauthorized: %s", s->eio_sid, gw_jwt_strerror(arc));
+    send_text(s, GW_EV_CONTROL, unauth, sizeof(unauth) - 1);
     return;
   }
   if (gw_eio_sid(s->sid) != 0) {
@@ -315,29 +404,40 @@ static void raw_http_error(struct lws *wsi, int status, const char *reason,
                    "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
                    status, reason, strlen(body), body);
   lws_sockfd_type fd = lws_get_socket_fd(wsi);
-  if (n > 0 && fd >= 0 && write(fd, buf, (size_t)n) < 0)
+  /* Under --tls-cert the bytes must go through the connection's TLS
+   * session (its handshake is done by now), never in clear. */
+  SSL *ssl = lws_is_ssl(wsi) ? lws_get_ssl(wsi) : NULL;
+  if (n > 0 && ssl != NULL) {
+    if (SSL_write(ssl, buf, n) <= 0)
+      GW_LOGD("refusing upgrade: TLS write failed");
+  } else if (n > 0 && fd >= 0 && write(fd, buf, (size_t)n) < 0) {
     GW_LOGD("refusing upgrade: write: %s", strerror(errno));
+  }
 }
 
-/* urlarg returns the value of query argument |name| ("EIO=") or NULL.
- * lws copies "name=value" into |buf| and points past the name. */
-static const char *urlarg(struct lws *wsi, const char *name, char *buf,
-                          int len) {
-  return lws_get_urlarg_by_name(wsi, name, buf, len);
-}
-
-/* eio_query_error checks the Engine.IO query of a /socket.io/ request and
- * returns the JSON error body Engine.IO would answer with (HTTP 400), or
- * NULL when it asks for EIO=4 over WebSocket. */
+/* eio_query_error checks the Engine.IO query of a /socket.io/ request (see
+ * gw_eio_query_error) and returns the JSON error body Engine.IO would answer
+ * with (HTTP 400), or NULL when it asks for EIO=4 over WebSocket. lws keeps
+ * each argument percent-decoded in one fragment of WSI_TOKEN_HTTP_URI_ARGS;
+ * the buffer holds the whole query, so no argument is ever too long to be
+ * looked at (lws_get_urlarg_by_name stops at the first that is). */
 static const char *eio_query_error(struct lws *wsi) {
-  char eio[16], transport[32];
-  const char *v = urlarg(wsi, "EIO=", eio, sizeof(eio));
-  if (v == NULL || strcmp(v, "4") != 0)
-    return "{\"code\":5,\"message\":\"Unsupported protocol version\"}";
-  v = urlarg(wsi, "transport=", transport, sizeof(transport));
-  if (v == NULL || strcmp(v, "websocket") != 0)
-    return "{\"code\":0,\"message\":\"Transport unknown\"}";
-  return NULL;
+  gw_eio_query_t q;
+  gw_eio_query_init(&q);
+  int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS);
+  char small[512], *buf = small;
+  if (total >= (int)sizeof(small) && (buf = malloc((size_t)total + 1)) == NULL)
+    return "{\"code\":3,\"message\":\"Bad request\"}";
+  for (int i = 0; total > 0; i++) {
+    int n =
+        lws_hdr_copy_fragment(wsi, buf, total + 1, WSI_TOKEN_HTTP_URI_ARGS, i);
+    if (n < 0)
+      break; /* no fragment i: every one fits the buffer */
+    gw_eio_query_add(&q, buf, (size_t)n);
+  }
+  if (buf != small)
+    free(buf);
+  return gw_eio_query_error(&q);
 }
 
 static int filter_upgrade(gw_server_t *srv, struct lws *wsi) {
@@ -378,10 +478,24 @@ static int filter_upgrade(gw_server_t *srv, struct lws *wsi) {
                    "{\"code\":4,\"message\":\"Server is draining\"}");
     return 1;
   }
-  if (srv->metrics.connections >= srv->cfg->max_connections) {
+  if (srv->metrics.websockets >= srv->cfg->max_connections) {
     srv->metrics.rejected_connections++;
+    srv->metrics.limit_hits[GW_LIMIT_CONNECTIONS]++;
     raw_http_error(wsi, 503, "Service Unavailable",
                    "{\"code\":4,\"message\":\"Too many connections\"}");
+    return 1;
+  }
+  char key[GW_IPSTR_MAX];
+  ip_count_t *c;
+  if (srv->cfg->max_connections_per_ip > 0 && client_key(srv, wsi, key) == 0 &&
+      (c = gw_map_get(&srv->ips, key)) != NULL &&
+      c->n >= srv->cfg->max_connections_per_ip) {
+    srv->metrics.rejected_connections++;
+    srv->metrics.limit_hits[GW_LIMIT_CONNECTIONS_PER_IP]++;
+    GW_LOGD("upgrade refused: %s has %u connections", key, c->n);
+    raw_http_error(wsi, 429, "Too Many Requests",
+                   "{\"code\":4,\"message\":\"Too many connections from "
+                   "your address\"}");
     return 1;
   }
   return 0;
@@ -403,6 +517,21 @@ static int ws_established(gw_server_t *srv, struct lws *wsi, pss_t *pss) {
   s->deadline = uv_now(srv->loop) + srv->cfg->ping_interval_ms;
   gw_list_push_back(&srv->ping_wait, &s->ping_link);
   gw_list_init(&s->kill_link);
+  char key[GW_IPSTR_MAX];
+  if (srv->cfg->max_connections_per_ip > 0 && client_key(srv, wsi, key) == 0) {
+    ip_count_t *c = gw_map_get(&srv->ips, key);
+    if (c == NULL && (c = calloc(1, sizeof(*c))) != NULL) {
+      memcpy(c->key, key, sizeof(c->key));
+      if (gw_map_put(&srv->ips, c->key, c) != 0) {
+        free(c);
+        c = NULL;
+      }
+    }
+    if (c != NULL)
+      c->n++;
+    s->ip = c; /* out of memory: this one socket goes uncounted */
+  }
+  srv->metrics.websockets++;
   pss->s = s;
   char open[256];
   size_t n = gw_eio_open_packet(
@@ -422,6 +551,9 @@ static void ws_closed(gw_server_t *srv, pss_t *pss) {
   gw_list_remove(&s->ping_link);
   gw_list_remove(&s->kill_link);
   GW_LOGD("socket %s: disconnected", s->sid[0] ? s->sid : s->eio_sid);
+  srv->metrics.websockets--;
+  ip_release(srv, s->ip);
+  s->ip = NULL;
   if (s->attached) {
     s->attached = 0;
     srv->metrics.connections--;
@@ -442,8 +574,15 @@ static int ws_receive(gw_server_t *srv, struct lws *wsi, gw_socket_t *s,
     return 0;
   if (lws_frame_is_binary(wsi)) {
     close = LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE; /* no binary packets */
-  } else if (s->rx_len + len > srv->cfg->max_payload) {
+  } else if (s->rx_len + len > srv->cfg->max_payload ||
+             lws_remaining_packet_payload(wsi) >
+                 srv->cfg->max_payload - (s->rx_len + len)) {
+    /* lws hands a frame over in pieces of at most RX_BUFFER_SIZE; the
+     * length in its header already tells whether it can fit, so a frame
+     * announcing too much is refused on its first bytes, not after
+     * max_payload of them were read and kept. */
     close = LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE;
+    srv->metrics.limit_hits[GW_LIMIT_FRAME_SIZE]++;
   } else if (s->rx == NULL && lws_is_first_fragment(wsi) &&
              lws_is_final_fragment(wsi)) {
     close = on_packet(s, in, len); /* the common case: no copy */
@@ -473,8 +612,35 @@ static int ws_receive(gw_server_t *srv, struct lws *wsi, gw_socket_t *s,
   return -1;
 }
 
+/* ws_peer_close checks a client's close frame before lws answers it. lws
+ * 4.1.6 answers 1002 to codes below 1000, 1004-1006 and 1012-2999, and drops
+ * the connection on a reason that is not UTF-8, but it echoes a one-byte body
+ * and codes from 5000 up; RFC 6455 (5.5.1, 7.4) makes both protocol errors.
+ * lws echoes the body it hands us (|in| is its receive buffer, where it
+ * rewrites bad codes itself), so a bad code is rewritten to 1002 in place:
+ * answered at once. A one-byte body cannot become a code that way: it gets
+ * a close reason and a refusal, and lws sends 1002 and then waits (5 s) for
+ * an answer the peer will not send. Nothing more goes to a socket that said
+ * goodbye. */
+static int ws_peer_close(gw_server_t *srv, struct lws *wsi, gw_socket_t *s,
+                         unsigned char *in, size_t len) {
+  if (s != NULL)
+    s->closing = 1;
+  if (len == 1) {
+    srv->metrics.protocol_errors++;
+    lws_close_reason(wsi, LWS_CLOSE_STATUS_PROTOCOL_ERR, NULL, 0);
+    return -1;
+  }
+  if (len >= 2 && ((unsigned)in[0] << 8 | in[1]) >= 5000) {
+    srv->metrics.protocol_errors++;
+    in[0] = LWS_CLOSE_STATUS_PROTOCOL_ERR >> 8;
+    in[1] = LWS_CLOSE_STATUS_PROTOCOL_ERR & 0xff;
+  }
+  return 0;
+}
+
 static int ws_writeable(gw_server_t *srv, struct lws *wsi, gw_socket_t *s) {
-  if (s->closing)
+  if (s->closing || lws_get_close_length(wsi) > 0)
     return 0; /* the reaper and lws finish the close */
   /* Several frames per callback while the kernel takes them: lws keeps a
    * partial write itself, and we stop there until it has drained. */
@@ -585,6 +751,7 @@ static int callback_chat(struct lws *wsi, enum lws_callback_reasons reason,
     srv = server_of(wsi);
     if ((int)(intptr_t)in >= srv->fd_cap) {
       srv->metrics.rejected_connections++;
+      srv->metrics.limit_hits[GW_LIMIT_FD_RESERVE]++;
       return 1;
     }
     return 0;
@@ -599,6 +766,8 @@ static int callback_chat(struct lws *wsi, enum lws_callback_reasons reason,
     if (pss->s == NULL)
       return -1;
     return ws_receive(server_of(wsi), wsi, pss->s, in, len);
+  case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+    return ws_peer_close(server_of(wsi), wsi, pss->s, in, len);
   case LWS_CALLBACK_SERVER_WRITEABLE:
     if (pss->s == NULL)
       return 0;
@@ -715,10 +884,32 @@ static void drain_step(gw_server_t *srv, uint64_t now) {
   }
 }
 
+/* loop_lag_note records how late this tick ran (libuv re-arms a repeating
+ * timer at its run time + period). The gauge is the largest lag of the
+ * current and the previous 10 s window, so a scrape sees a stall for at
+ * least 10 s after it. */
+static void loop_lag_note(gw_server_t *srv, uint64_t now) {
+  uint64_t lag = now > srv->tick_due ? now - srv->tick_due : 0;
+  srv->tick_due = now + srv->tick_ms;
+  gw_metrics_t *m = &srv->metrics;
+  if (now >= srv->lag_until) {
+    m->loop_lag_ms = srv->lag_cur;
+    srv->lag_cur = 0;
+    srv->lag_until = now + 10000;
+  }
+  if (lag > srv->lag_cur)
+    srv->lag_cur = lag;
+  if (lag > m->loop_lag_ms)
+    m->loop_lag_ms = lag;
+  if (lag > m->loop_lag_max_ms)
+    m->loop_lag_max_ms = lag;
+}
+
 static void on_tick(uv_timer_t *t) {
   gw_server_t *srv = t->data;
   uint64_t now = uv_now(srv->loop);
   gw_list_t *h;
+  loop_lag_note(srv, now);
   while ((h = gw_list_head(&srv->ping_wait)) != NULL) {
     gw_socket_t *s = GW_LIST_DATA(h, gw_socket_t, ping_link);
     if (s->deadline > now)
@@ -727,6 +918,7 @@ static void on_tick(uv_timer_t *t) {
     if (!s->connected) {
       /* An Engine.IO session that never joined a namespace in a whole ping
        * interval is not a Socket.IO client. */
+      srv->metrics.limit_hits[GW_LIMIT_NO_NAMESPACE]++;
       sock_kill(s, "no namespace");
       continue;
     }
@@ -822,6 +1014,7 @@ gw_server_t *gw_server_new(uv_loop_t *loop, const gw_config_t *cfg, int *err) {
   srv->loop = loop;
   srv->cfg = cfg;
   gw_list_init(&srv->sockets);
+  gw_map_init(&srv->ips);
   gw_list_init(&srv->ping_wait);
   gw_list_init(&srv->pong_wait);
   gw_list_init(&srv->kills);
@@ -890,14 +1083,26 @@ gw_server_t *gw_server_new(uv_loop_t *loop, const gw_config_t *cfg, int *err) {
   info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8;
   if (strchr(cfg->host, ':') == NULL)
     info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+  if (cfg->tls_cert != NULL) {
+    /* TLS termination on the one listening port: page, endpoints and wss.
+     * ALPN offers HTTP/1.1 only: the WebSocket path here is the HTTP/1.1
+     * upgrade (no WebSocket over h2), so browsers must not pick h2. A plain
+     * http request on this port fails the TLS handshake. */
+    info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    info.ssl_cert_filepath = cfg->tls_cert;
+    info.ssl_private_key_filepath = cfg->tls_key;
+    info.alpn = "http/1.1";
+    info.ssl_options_set = SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1;
+  }
   srv->ctx = lws_create_context(&info);
   if (srv->ctx == NULL || lws_get_vhost_by_name(srv->ctx, "default") == NULL) {
     /* lws 4.1.6 may return a context without its vhost when the listen
      * socket fails. Tearing that half-built context down on a foreign loop
      * crashes inside lws (lws #2171), and the process is about to exit 1:
      * leave it to the exit. */
-    GW_LOGE("cannot listen on %s:%llu (address in use or not available)",
-            cfg->host, (unsigned long long)cfg->port);
+    GW_LOGE("cannot listen on %s:%llu (address in use or not available%s)",
+            cfg->host, (unsigned long long)cfg->port,
+            cfg->tls_cert ? ", or --tls-cert/--tls-key not loadable" : "");
     srv->ctx = NULL;
     rc = GW_EINVAL;
     goto fail;
@@ -919,14 +1124,19 @@ gw_server_t *gw_server_new(uv_loop_t *loop, const gw_config_t *cfg, int *err) {
   srv->reaper.data = srv;
   uv_timer_init(loop, &srv->tick);
   srv->tick.data = srv;
+  srv->tick_ms = tick;
+  srv->tick_due = uv_now(loop) + tick;
+  srv->lag_until = uv_now(loop) + 10000;
   uv_timer_start(&srv->tick, on_tick, tick, tick);
   uv_signal_init(loop, &srv->sigint);
   uv_signal_init(loop, &srv->sigterm);
   srv->sigint.data = srv->sigterm.data = srv;
   uv_signal_start(&srv->sigint, on_signal, SIGINT);
   uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
-  GW_LOGI("listening on http://%s:%llu (adapter %s, node %s)", cfg->host,
-          (unsigned long long)cfg->port, srv->adapter->ops->name, srv->node_id);
+  GW_LOGI("listening on %s://%s:%llu (adapter %s, node %s%s)",
+          cfg->tls_cert ? "https" : "http", cfg->host,
+          (unsigned long long)cfg->port, srv->adapter->ops->name, srv->node_id,
+          cfg->jwt_secret ? ", JWT auth" : "");
   return srv;
 
 fail:
@@ -947,6 +1157,7 @@ int gw_server_free(gw_server_t *srv) {
   lws_context_destroy(srv->ctx);
   gw_adapter_free(srv->adapter);
   gw_chat_close(&srv->chat);
+  gw_map_close(&srv->ips); /* empty: every socket released its address */
   gw_frame_unref(srv->ping);
   int status = srv->exit_status;
   free(srv);

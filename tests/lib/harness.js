@@ -25,6 +25,8 @@
  *       args verbatim (e.g. ['--web-root', dir, '--rate-limit', '5']).
  *       Inherited CHAT_* and REDIS_URL variables are removed from the child's
  *       environment (so only args/env decide its configuration).
+ *       With --tls-cert in args (or CHAT_TLS_CERT in env) url is https://
+ *       and the probes use TLS (self-signed certificates accepted).
  *       Resolves once GET /healthz answers 200. GW_VERBOSE=1 mirrors the
  *       gateway's stderr to ours.
  *       Gateway = {port, url ('http://127.0.0.1:P'), proc, pid, args,
@@ -104,6 +106,7 @@ const { spawn } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const http = require('node:http');
+const https = require('node:https');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
@@ -418,7 +421,9 @@ async function startGatewayOnce(opts, port) {
   exited.then((r) => {
     dead = r;
   });
-  const url = `http://127.0.0.1:${port}`;
+  // --tls-cert (flag or CHAT_TLS_CERT): the gateway speaks https/wss only.
+  const tls = userArgs.includes('--tls-cert') || Boolean(opts.env && opts.env.CHAT_TLS_CERT);
+  const url = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   const gw = {
     port,
     url,
@@ -1078,14 +1083,17 @@ function rawTcpWs(url, p = SIO_PATH, opts = {}) {
 
 function httpGet(url, p, opts = {}) {
   const u = new URL(url);
+  // https: test certificates are self-signed (loopback only).
+  const mod = u.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
-    const req = http.request({
+    const req = mod.request({
       host: u.hostname,
       port: u.port,
       path: p,
       method: opts.method || 'GET',
       headers: opts.headers || {},
       agent: false,
+      rejectUnauthorized: false,
     }, (res) => {
       const chunks = [];
       res.on('data', (d) => chunks.push(d));
