@@ -319,8 +319,11 @@ static void sweep(uv_timer_t *t) {
     req_t *q = GW_LIST_DATA(c->pending.next, req_t, link);
     if (q->deadline > now)
       break;
+    /* The callback may end the session: redisAsyncFree then answers this
+     * REQ_CMD (done) with a NULL reply, and on_reply frees it. */
+    int kind = q->kind;
     req_finish(q, GW_ETIMEDOUT, NULL);
-    if (q->kind != REQ_CMD) {
+    if (kind != REQ_CMD) {
       free(q->chan);
       free(q);
     } /* a REQ_CMD is freed when hiredis lets go of it */

@@ -371,6 +371,44 @@ static void test_deadline(void) {
   GW_ASSERT_EQ(x.replies, 2); /* closing does not answer them twice */
 }
 
+/* The adapter ends its session when a command times out: the timeout
+ * callback disconnects, and hiredis then answers (and frees) every pending
+ * command from inside the sweep. Regression: the sweep read the freed
+ * request after the callback (use after free under ASan, a crash seen when
+ * Redis was SIGSTOPped, tests/cluster/faults.test.js). */
+static gw_redis_conn_t *drop_conn;
+
+static void on_reply_drop(void *arg, int status, redisReply *r) {
+  on_reply(arg, status, r);
+  if (status == GW_ETIMEDOUT && drop_conn != NULL)
+    gw_redis_conn_disconnect(drop_conn);
+}
+
+static void test_deadline_then_disconnect(void) {
+  uv_loop_t loop;
+  ctx_t x = {.loop = &loop};
+  srv_t s;
+  uv_loop_init(&loop);
+  srv_start(&loop, &s, SRV_SILENT);
+  gw_redis_conn_t *c = mk(&loop, &x, 0, 100);
+  GW_ASSERT_OK(gw_redis_conn_connect(c, "127.0.0.1", s.port));
+  run_until(&loop, &x.states, 1);
+  drop_conn = c;
+  const char *get[] = {"GET", "k"};
+  size_t lens[] = {3, 1};
+  for (int i = 0; i < 3; i++)
+    GW_ASSERT_OK(gw_redis_conn_command(c, on_reply_drop, &x, 2, get, lens));
+  run_until(&loop, &x.replies, 3);
+  drop_conn = NULL;
+  GW_ASSERT_EQ(x.timeouts, 1); /* the first; the others end with the link */
+  GW_ASSERT_EQ(x.unavail, 2);
+  GW_ASSERT_EQ(gw_redis_conn_pending(c), 0);
+  GW_ASSERT(!gw_redis_conn_connected(c));
+  srv_stop(&s);
+  finish(&loop, c, &x);
+  GW_ASSERT_EQ(x.replies, 3);
+}
+
 static void test_late_reply_ignored(void) {
   uv_loop_t loop;
   ctx_t x = {.loop = &loop};
@@ -405,6 +443,7 @@ GW_TEST_LIST = {
     {"redis_pubsub", test_redis_pubsub},
     {"reset_mid_command", test_reset_mid_command},
     {"deadline", test_deadline},
+    {"deadline_then_disconnect", test_deadline_then_disconnect},
     {"late_reply_ignored", test_late_reply_ignored},
     {NULL, NULL},
 };
