@@ -14,7 +14,7 @@ pkgs=(build-essential cmake pkg-config git ca-certificates
       libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libhiredis-dev
       libjansson-dev redis-server nginx-light nodejs npm)
 if [ "$want_test" = 1 ]; then
-  pkgs+=(chromium yamllint gnuplot-nox valgrind procps iproute2 curl)
+  pkgs+=(chromium yamllint gnuplot-nox valgrind procps iproute2 curl openssl)
 fi
 
 missing=()
