@@ -9,6 +9,7 @@
 #include <sys/random.h>
 
 #include "gw_err.h"
+#include "gw_text.h"
 
 /* Event names Socket.IO reserves; an EVENT using one is malformed. */
 static const char *const reserved_events[] = {"connect",     "connect_error",
@@ -179,16 +180,6 @@ void gw_eio_query_init(gw_eio_query_t *q) {
   memset(q, 0, sizeof(*q));
 }
 
-static int hexval(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 /* span_eq compares |s|/|n| with the string |lit|. With |encoded| the span is
  * decoded on the fly (see gw_eio_query_check), so nothing is copied and no
  * input length needs a buffer. */
@@ -198,9 +189,9 @@ static int span_eq(const char *s, size_t n, int encoded, const char *lit) {
     char c = s[i++];
     if (encoded && c == '+') {
       c = ' ';
-    } else if (encoded && c == '%' && n - i >= 2 && hexval(s[i]) >= 0 &&
-               hexval(s[i + 1]) >= 0) {
-      c = (char)(hexval(s[i]) << 4 | hexval(s[i + 1]));
+    } else if (encoded && c == '%' && n - i >= 2 && gw_hexval(s[i]) >= 0 &&
+               gw_hexval(s[i + 1]) >= 0) {
+      c = (char)(gw_hexval(s[i]) << 4 | gw_hexval(s[i + 1]));
       i += 2;
     }
     if (lit[k] == '\0' || lit[k] != c)

@@ -7,16 +7,7 @@
 #include <strings.h>
 
 #include "gw_err.h"
-
-static int hexval(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
+#include "gw_text.h"
 
 /* pct_copy decodes [s, s+n) into |dst| (|cap| bytes with the NUL). */
 static int pct_copy(char *dst, size_t cap, const char *s, size_t n) {
@@ -25,8 +16,8 @@ static int pct_copy(char *dst, size_t cap, const char *s, size_t n) {
     char c = s[i];
     if (c == '%') {
       int hi, lo;
-      if (i + 2 >= n || (hi = hexval(s[i + 1])) < 0 ||
-          (lo = hexval(s[i + 2])) < 0)
+      if (i + 2 >= n || (hi = gw_hexval(s[i + 1])) < 0 ||
+          (lo = gw_hexval(s[i + 2])) < 0)
         return GW_EINVAL;
       c = (char)(hi * 16 + lo);
       if (c == '\0')

@@ -19,15 +19,7 @@ const T = { timeout: 30000 };
 const SID_RE = /^[A-Za-z0-9_-]{20}$/;
 const uid = () => crypto.randomBytes(4).toString('hex');
 
-function withTimeout(p, ms, what) {
-  let timer;
-  return Promise.race([
-    p,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
+const { withTimeout } = h;
 
 async function stopAll(gws) {
   const codes = [];

@@ -30,15 +30,7 @@ const PING_TIMEOUT = 1500;
 const LWS_CLOSE_ACK_MS = 5000;
 const uid = () => crypto.randomBytes(4).toString('hex');
 
-function withTimeout(p, ms, what) {
-  let timer;
-  return Promise.race([
-    p,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
+const { withTimeout } = h;
 
 describe('RFC 6455 conformance (raw frames against the gateway)', { timeout: 300000 }, () => {
   let gw;

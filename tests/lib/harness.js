@@ -919,6 +919,46 @@ function rawWs(url, p = SIO_PATH, opts = {}) {
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
+/* decodeFrame reads one RFC 6455 frame at the start of |buf|: null when it
+ * is not all there yet, else {fin, rsv, opcode, masked, payload (unmasked
+ * copy), len, size (bytes the frame took)}. */
+function decodeFrame(buf) {
+  if (buf.length < 2) return null;
+  const fin = (buf[0] & 0x80) !== 0;
+  const rsv = (buf[0] >> 4) & 7;
+  const opcode = buf[0] & 0x0f;
+  const masked = (buf[1] & 0x80) !== 0;
+  let len = buf[1] & 0x7f;
+  let off = 2;
+  if (len === 126) {
+    if (buf.length < 4) return null;
+    len = buf.readUInt16BE(2);
+    off = 4;
+  } else if (len === 127) {
+    if (buf.length < 10) return null;
+    len = Number(buf.readBigUInt64BE(2));
+    off = 10;
+  }
+  const maskOff = off;
+  if (masked) off += 4;
+  if (buf.length < off + len) return null;
+  const payload = Buffer.from(buf.subarray(off, off + len));
+  if (masked) for (let i = 0; i < len; i++) payload[i] ^= buf[maskOff + (i & 3)];
+  return { fin, rsv, opcode, masked, payload, len, size: off + len };
+}
+
+/* withTimeout rejects with "timed out after |ms| ms: |what|" unless |p|
+ * settles first. */
+function withTimeout(p, ms, what) {
+  let timer;
+  return Promise.race([
+    p,
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
 function encodeFrame(opcode, payload, { fin = true, mask = true } = {}) {
   const data = Buffer.isBuffer(payload) ? payload : Buffer.from(payload || '', 'utf8');
   const len = data.length;
@@ -1038,30 +1078,10 @@ function rawTcpWs(url, p = SIO_PATH, opts = {}) {
         c._open();
         continue;
       }
-      if (buf.length < 2) return;
-      const fin = (buf[0] & 0x80) !== 0;
-      const opcode = buf[0] & 0x0f;
-      const masked = (buf[1] & 0x80) !== 0;
-      let len = buf[1] & 0x7f;
-      let off = 2;
-      if (len === 126) {
-        if (buf.length < 4) return;
-        len = buf.readUInt16BE(2);
-        off = 4;
-      } else if (len === 127) {
-        if (buf.length < 10) return;
-        len = Number(buf.readBigUInt64BE(2));
-        off = 10;
-      }
-      const maskOff = off;
-      if (masked) off += 4;
-      if (buf.length < off + len) return;
-      let payload = Buffer.from(buf.subarray(off, off + len));
-      if (masked) {
-        for (let i = 0; i < len; i++) payload[i] ^= buf[maskOff + (i & 3)];
-      }
-      buf = buf.subarray(off + len);
-      onFrame(opcode, fin, payload);
+      const f = decodeFrame(buf);
+      if (f === null) return;
+      buf = buf.subarray(f.size);
+      onFrame(f.opcode, f.fin, f.payload);
     }
   };
   sock.on('data', (d) => {
@@ -1201,6 +1221,8 @@ module.exports = {
   rawWs,
   rawTcpWs,
   encodeFrame,
+  decodeFrame,
+  withTimeout,
   httpGet,
   rawHttp,
   getMetrics,

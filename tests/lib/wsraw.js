@@ -40,6 +40,7 @@
  */
 const crypto = require('node:crypto');
 const net = require('node:net');
+const { decodeFrame } = require('./harness');
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const SIO_PATH = '/socket.io/?EIO=4&transport=websocket';
@@ -94,29 +95,10 @@ class FrameDecoder {
     this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
     const out = [];
     for (;;) {
-      const b = this.buf;
-      if (b.length < 2) break;
-      const fin = (b[0] & 0x80) !== 0;
-      const rsv = (b[0] >> 4) & 7;
-      const opcode = b[0] & 0x0f;
-      const masked = (b[1] & 0x80) !== 0;
-      let len = b[1] & 0x7f;
-      let off = 2;
-      if (len === 126) {
-        if (b.length < 4) break;
-        len = b.readUInt16BE(2);
-        off = 4;
-      } else if (len === 127) {
-        if (b.length < 10) break;
-        len = Number(b.readBigUInt64BE(2));
-        off = 10;
-      }
-      const keyOff = off;
-      if (masked) off += 4;
-      if (b.length < off + len) break;
-      const payload = Buffer.from(b.subarray(off, off + len));
-      if (masked) for (let i = 0; i < len; i++) payload[i] ^= b[keyOff + (i & 3)];
-      this.buf = b.subarray(off + len);
+      const f = decodeFrame(this.buf);
+      if (f === null) break;
+      const { fin, rsv, opcode, masked, payload, len } = f;
+      this.buf = this.buf.subarray(f.size);
       if (masked) this.errors.push(`server frame masked (opcode ${opcode})`);
       if (rsv) this.errors.push(`server frame has RSV bits ${rsv}`);
       if (opcode & 8) {
