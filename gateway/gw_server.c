@@ -915,6 +915,8 @@ static void on_tick(uv_timer_t *t) {
     if (s->deadline > now)
       break;
     gw_list_remove(&s->ping_link);
+    if (s->closing)
+      continue; /* on its way out: neither pinged nor timed out */
     if (!s->connected) {
       /* An Engine.IO session that never joined a namespace in a whole ping
        * interval is not a Socket.IO client. */
@@ -933,6 +935,8 @@ static void on_tick(uv_timer_t *t) {
       break;
     gw_list_remove(&s->ping_link);
     s->awaiting_pong = 0;
+    if (s->closing)
+      continue; /* already on its way out: not a timeout */
     srv->metrics.ping_timeouts++;
     sock_kill(s, "ping timeout");
   }
