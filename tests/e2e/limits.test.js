@@ -190,3 +190,39 @@ test('chat bounds answer with their code and count in /metrics', { timeout: 3000
     assert.strictEqual(await gw.stop('SIGINT'), 0);
   }
 });
+
+// The inbox only fills while a membership change waits for its backend, so
+// this one needs the Redis adapter (the in-memory one answers at once).
+test('--max-queued-requests bounds what waits behind a create (Redis adapter)', { timeout: 30000 }, async () => {
+  const redis = await h.startRedis();
+  const gw = await h.startGateway({ redisUrl: redis.url, args: ['--max-queued-requests', '4', '--rate-limit', '0'] });
+  try {
+    const a = await h.connect(gw.url);
+    // Redis paused: the create stays in flight and the messages after it
+    // queue; 4 fit, the rest are refused at once.
+    redis.proc.kill('SIGSTOP');
+    let acks;
+    try {
+      const created = h.emitAck(a, 'create', { roomName: 'q', userName: 'a' });
+      const sends = Array.from({ length: 20 }, (_, i) => h.emitAck(a, 'sendMessage', { message: `m${i}` }));
+      await h.waitUntil(async () => (await h.getMetrics(gw.url)).get('chat_limit_hits_total', { limit: 'inbox' }) === 16,
+        3000, 50, '16 refusals while the create waits');
+      redis.proc.kill('SIGCONT');
+      assert.strictEqual((await created).ok, true);
+      acks = await Promise.all(sends);
+    } finally {
+      redis.proc.kill('SIGCONT');
+    }
+    const limited = acks.filter((r) => r.ok === false && r.error.code === 'rate_limited').length;
+    const ok = acks.filter((r) => r.ok === true).length;
+    assert.strictEqual(limited + ok, 20);
+    assert.strictEqual(ok, 4, `${ok} delivered, ${limited} refused`);
+    const m = await h.getMetrics(gw.url);
+    assert.strictEqual(m.get('chat_limit_hits_total', { limit: 'inbox' }), limited);
+    assert.strictEqual(m.get('chat_limit_hits_total', { limit: 'rate' }), 0);
+    a.close();
+  } finally {
+    assert.strictEqual(await gw.stop('SIGINT'), 0);
+    await redis.stop();
+  }
+});
