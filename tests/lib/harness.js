@@ -959,9 +959,12 @@ function withTimeout(p, ms, what) {
   ]).finally(() => clearTimeout(timer));
 }
 
-function encodeFrame(opcode, payload, { fin = true, mask = true } = {}) {
+/* encodeFrame builds one client frame. Beyond what a well-behaved client
+ * sends it can set RSV bits (|rsv|, RSV1 = 4), a fixed mask |key|, and a
+ * header |length| that differs from the payload's (truncated frames). */
+function encodeFrame(opcode, payload, { fin = true, mask = true, rsv = 0, key, length } = {}) {
   const data = Buffer.isBuffer(payload) ? payload : Buffer.from(payload || '', 'utf8');
-  const len = data.length;
+  const len = length === undefined ? data.length : length;
   let head;
   if (len < 126) {
     head = Buffer.alloc(2);
@@ -975,13 +978,13 @@ function encodeFrame(opcode, payload, { fin = true, mask = true } = {}) {
     head[1] = 127;
     head.writeBigUInt64BE(BigInt(len), 2);
   }
-  head[0] = (fin ? 0x80 : 0) | (opcode & 0x0f);
+  head[0] = (fin ? 0x80 : 0) | ((rsv & 7) << 4) | (opcode & 0x0f);
   if (!mask) return Buffer.concat([head, data]);
   head[1] |= 0x80;
-  const key = crypto.randomBytes(4);
-  const masked = Buffer.alloc(len);
-  for (let i = 0; i < len; i++) masked[i] = data[i] ^ key[i & 3];
-  return Buffer.concat([head, key, masked]);
+  const k = key || crypto.randomBytes(4);
+  const masked = Buffer.alloc(data.length);
+  for (let i = 0; i < data.length; i++) masked[i] = data[i] ^ k[i & 3];
+  return Buffer.concat([head, k, masked]);
 }
 
 function rawTcpWs(url, p = SIO_PATH, opts = {}) {

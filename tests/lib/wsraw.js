@@ -40,7 +40,7 @@
  */
 const crypto = require('node:crypto');
 const net = require('node:net');
-const { decodeFrame } = require('./harness');
+const h = require('./harness');
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const SIO_PATH = '/socket.io/?EIO=4&transport=websocket';
@@ -51,29 +51,8 @@ function toBuf(p) {
   return Buffer.isBuffer(p) ? p : Buffer.from(String(p), 'utf8');
 }
 
-function encodeFrame({ opcode, payload, fin = true, rsv = 0, mask = true, key, length } = {}) {
-  const data = toBuf(payload);
-  const len = length === undefined ? data.length : length;
-  let head;
-  if (len < 126) {
-    head = Buffer.alloc(2);
-    head[1] = len;
-  } else if (len < 65536) {
-    head = Buffer.alloc(4);
-    head[1] = 126;
-    head.writeUInt16BE(len, 2);
-  } else {
-    head = Buffer.alloc(10);
-    head[1] = 127;
-    head.writeBigUInt64BE(BigInt(len), 2);
-  }
-  head[0] = (fin ? 0x80 : 0) | ((rsv & 7) << 4) | (opcode & 0x0f);
-  if (!mask) return Buffer.concat([head, data]);
-  head[1] |= 0x80;
-  const k = key || crypto.randomBytes(4);
-  const masked = Buffer.alloc(data.length);
-  for (let i = 0; i < data.length; i++) masked[i] = data[i] ^ k[i & 3];
-  return Buffer.concat([head, k, masked]);
+function encodeFrame({ opcode, payload, ...opts } = {}) {
+  return h.encodeFrame(opcode, toBuf(payload), opts);
 }
 
 function closePayload(code, reason) {
@@ -95,7 +74,7 @@ class FrameDecoder {
     this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
     const out = [];
     for (;;) {
-      const f = decodeFrame(this.buf);
+      const f = h.decodeFrame(this.buf);
       if (f === null) break;
       const { fin, rsv, opcode, masked, payload, len } = f;
       this.buf = this.buf.subarray(f.size);
