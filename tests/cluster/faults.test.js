@@ -147,8 +147,17 @@ test('Redis frozen (SIGSTOP) for 10 s under traffic: requests answered, then eve
   for (const s of [alice, bob, carol, newcomer, dave, erin, lobby, fred]) s.close();
 });
 
+/* For the kill: the survivors must not be disturbed themselves. Pub/sub is
+ * at-most-once across a Redis session restart, and a live gateway starved
+ * for longer than the node TTL is reaped like a dead one; on a loaded CI
+ * machine running the sanitizer build, FAST's 1.5 s TTL and 1 s command
+ * deadline once cost a survivor a message. The dead node is still detected
+ * well within the bound asserted below (TTL + heartbeat < 2.5 s). */
+const KILL_ARGS = ['--heartbeat', '300', '--node-ttl', '2000', '--drain-time', '300',
+  '--redis-timeout', '3000'];
+
 test('a gateway killed -9 mid-broadcast: others keep going, its members vanish, nothing stays listed', async (t) => {
-  const c = await startRedisCluster(3);
+  const c = await startRedisCluster(3, KILL_ARGS);
   t.after(() => stopClean(c));
   const [g0, g1, g2] = c.gateways;
   const ROOM = 'busy';
@@ -176,7 +185,7 @@ test('a gateway killed -9 mid-broadcast: others keep going, its members vanish, 
   const ul = await h.waitFor(watcher, 'userList', (p) => !names(p).some((n) => n.startsWith('u2-')), 10000);
   const goneMs = Date.now() - tKill;
   assert.equal(ul.length, 8, names(ul).join());
-  // FAST: heartbeat 300 ms, node TTL 1500 ms: gone within ttl + heartbeat
+  // KILL_ARGS: heartbeat 300 ms, node TTL 2000 ms: gone within ttl + heartbeat
   // (plus scheduling slack on a busy machine).
   assert.ok(goneMs < 5000, `members of the dead node listed for ${goneMs} ms`);
   assert.ok(!(await h.waitFor(lobby, 'roomList', (l) => !l.includes('only-on-g2'), 5000)).includes('only-on-g2'));
@@ -189,10 +198,19 @@ test('a gateway killed -9 mid-broadcast: others keep going, its members vanish, 
   // a survivor got acked ok reached every other surviving member.
   const t1 = h.history(watcher, 'newMessage');
   const seen = new Set(t1.map((e) => e.payload.message));
+  // Said with any failure: whether a survivor's own Redis session was
+  // disturbed (reconnects) or it reaped more than the victim.
+  const survivorState = async () => (await Promise.all([g0, g1].map(async (g) => {
+    const m = await h.getMetrics(g.url);
+    return `${g.url}: reconnects ${m.get('chat_adapter_reconnects_total')}, ` +
+      `reaped ${m.get('chat_adapter_nodes_reaped_total')}, loop lag max ${m.get('chat_loop_lag_max_seconds')} s`;
+  }))).join('; ');
   for (const x of live) {
     for (const r of x.tx.sent) {
       assert.ok(r.ack.ok, `${r.text}: ${JSON.stringify(r.ack)}`);
-      if (x.s !== watcher) assert.ok(seen.has(r.text), `${r.text} not delivered to the watcher`);
+      if (x.s !== watcher && !seen.has(r.text)) {
+        assert.fail(`${r.text} not delivered to the watcher (${await survivorState()})`);
+      }
     }
   }
   const afterKill = t1.filter((e) => e.t > tKill).length;
