@@ -3,7 +3,8 @@
 # setup.sh: install what a fresh Debian 12 machine lacks (apt, npm) and build.
 #   scripts/setup.sh          run-time needs: build deps, redis, nginx
 #   scripts/setup.sh --test   also what the test suite needs (chromium, ...)
-# Environment: BUILD_DIR (default build), SANITIZE (e.g. address,undefined).
+# Environment: BUILD_DIR (default build), SANITIZE (e.g. address,undefined),
+# GW_CMAKE_ARGS (more cmake -D options, e.g. -DGW_WERROR=ON).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,7 +15,7 @@ pkgs=(build-essential cmake pkg-config git ca-certificates
       libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libhiredis-dev
       libjansson-dev redis-server nginx-light nodejs npm)
 if [ "$want_test" = 1 ]; then
-  pkgs+=(chromium yamllint gnuplot-nox valgrind procps iproute2 curl openssl)
+  pkgs+=(chromium clang-format yamllint gnuplot-nox valgrind procps iproute2 curl openssl)
 fi
 
 missing=()
@@ -49,5 +50,7 @@ for d in . loadtest/reference deploy/tools; do
 done
 
 BUILD_DIR=${BUILD_DIR:-build}
-cmake -S . -B "$BUILD_DIR" -DSANITIZE="${SANITIZE:-}" >/dev/null
+# shellcheck disable=SC2086 # GW_CMAKE_ARGS is a list of words
+cmake -S . -B "$BUILD_DIR" -DSANITIZE="${SANITIZE:-}" ${GW_CMAKE_ARGS:-} \
+  >/dev/null
 cmake --build "$BUILD_DIR" -j"$(nproc)"

@@ -3,14 +3,17 @@
 # test.sh: install, build and run every test, twice:
 #   1. the release build (build/): unit, end-to-end, cluster, browser,
 #      deploy, valgrind, load smoke;
-#   2. an ASan+UBSan build (build-asan/): the same suite minus valgrind
+#   2. an ASan+UBSan build (build-asan/) with the GW_CHECK invariant
+#      checks compiled in: the same suite minus valgrind
 #      (valgrind cannot run a sanitized binary). Any sanitizer report aborts
 #      the gateway or makes it exit non-zero, and every test asserts exit 0.
 # Extra arguments go to both ctest runs (e.g. -L unit, -R protocol).
 # Environment: GW_TEST_ASAN=0 skips the second pass; BUILD_DIR, ASAN_BUILD_DIR.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh --test || exit 1
+# CI builds treat warnings as errors (users' builds do not: GW_WERROR).
+GW_CMAKE_ARGS="-DGW_WERROR=ON ${GW_CMAKE_ARGS:-}" scripts/setup.sh --test ||
+  exit 1
 
 root=$PWD
 total_pass=0
@@ -46,8 +49,10 @@ run_suite "${BUILD_DIR:-build}" "$@"
 if [ "${GW_TEST_ASAN:-1}" != 0 ]; then
   asan=${ASAN_BUILD_DIR:-build-asan}
   echo "=== ASan+UBSan build: $asan"
+  # GW_CHECKS: the invariant checks (common/gw_check.h) run in this pass.
   if cmake -S "$root" -B "$asan" -DSANITIZE=address,undefined \
-    -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
+    -DGW_WERROR=ON -DGW_CHECKS=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    >/dev/null &&
     cmake --build "$asan" -j"$(nproc)" >/dev/null; then
     # halt_on_error: the first report stops the process, so it is never
     # lost behind later output; detect_leaks: leaks fail the exit status.
