@@ -8,8 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "gw_check.h"
 #include "gw_events.h"
-#include "gw_log.h"
 #include "gw_socket.h"
 
 #define INBOX_CAP 64 /* ring size; cfg->inbox_max bounds what is used */
@@ -30,6 +30,25 @@ static int64_t wall_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static const char *const limit_names[] = {
+#define XX(k, name) name,
+    GW_CHAT_LIMIT_MAP(XX)
+#undef XX
+};
+static const char *const in_names[] = {
+#define XX(k, name) name,
+    GW_IN_EVENT_MAP(XX)
+#undef XX
+};
+
+const char *gw_chat_limit_name(gw_chat_limit_t l) {
+  return (unsigned)l < GW_CHAT_LIMIT__COUNT ? limit_names[l] : "other";
+}
+
+const char *gw_in_event_name(gw_in_event_t k) {
+  return (unsigned)k < GW_IN__COUNT ? in_names[k] : "other";
+}
+
 /* ---- replies ------------------------------------------------------------ */
 
 static void send_owned(gw_socket_t *s, gw_frame_t *f) {
@@ -41,11 +60,11 @@ static void send_owned(gw_socket_t *s, gw_frame_t *f) {
 
 static void reply_error(gw_chat_t *c, gw_socket_t *s, uint64_t ack,
                         gw_chat_err_t e) {
-  c->metrics->errors[e]++;
+  c->stats.errors[e]++;
   if (e == GW_CE_ROOM_LIMIT)
-    c->metrics->limit_hits[GW_LIMIT_ROOMS]++;
+    c->stats.limit_hits[GW_CHAT_LIMIT_ROOMS]++;
   else if (e == GW_CE_ROOM_FULL)
-    c->metrics->limit_hits[GW_LIMIT_ROOM_MEMBERS]++;
+    c->stats.limit_hits[GW_CHAT_LIMIT_ROOM_MEMBERS]++;
   if (!gw_socket_alive(s))
     return;
   json_t *err = json_pack("{s:s,s:s}", "code", gw_chat_err_code(e), "message",
@@ -164,7 +183,7 @@ static int is_event(json_t *ev, const char *name) {
 
 static int req_fail(gw_chat_req_t *out, gw_chat_err_t e) {
   out->err = e;
-  return -1;
+  return GW_EINVAL;
 }
 
 int gw_chat_parse_request(const gw_eio_pkt_t *pkt, size_t max_name_chars,
@@ -225,13 +244,13 @@ int gw_chat_parse_request(const gw_eio_pkt_t *pkt, size_t max_name_chars,
 /* ---- rate limit (token bucket) ----------------------------------------- */
 
 static int rate_ok(gw_chat_t *c, gw_chat_sess_t *ss) {
-  if (c->cfg->rate_limit == 0)
+  if (c->cfg.rate_limit == 0)
     return 1;
-  double burst = (double)(c->cfg->rate_burst ? c->cfg->rate_burst
-                                             : 2 * c->cfg->rate_limit);
+  double burst =
+      (double)(c->cfg.rate_burst ? c->cfg.rate_burst : 2 * c->cfg.rate_limit);
   uint64_t now = uv_now(c->loop);
   ss->tokens +=
-      (double)(now - ss->refill_ms) * (double)c->cfg->rate_limit / 1000.0;
+      (double)(now - ss->refill_ms) * (double)c->cfg.rate_limit / 1000.0;
   ss->refill_ms = now;
   if (ss->tokens > burst)
     ss->tokens = burst;
@@ -241,14 +260,19 @@ static int rate_ok(gw_chat_t *c, gw_chat_sess_t *ss) {
   return 1;
 }
 
-void gw_chat_sess_init(gw_chat_t *c, gw_chat_sess_t *ss) {
+void gw_socket_init(gw_socket_t *s, const gw_socket_ops_t *ops,
+                    const gw_chat_t *c) {
+  gw_chat_sess_t *ss = &s->sess;
+  s->ops = ops;
+  s->sid[0] = '\0';
   memset(ss, 0, sizeof(*ss));
-  ss->tokens = (double)(c->cfg->rate_burst ? c->cfg->rate_burst
-                                           : 2 * c->cfg->rate_limit);
+  ss->tokens =
+      (double)(c->cfg.rate_burst ? c->cfg.rate_burst : 2 * c->cfg.rate_limit);
   ss->refill_ms = uv_now(c->loop);
 }
 
-void gw_chat_sess_close(gw_chat_sess_t *ss) {
+void gw_socket_fini(gw_socket_t *s) {
+  gw_chat_sess_t *ss = &s->sess;
   free(ss->room);
   free(ss->name);
   free(ss->auth_name);
@@ -260,6 +284,21 @@ void gw_chat_sess_close(gw_chat_sess_t *ss) {
   }
   free(ss->inbox);
   ss->inbox = NULL;
+}
+
+int gw_chat_set_auth_name(gw_chat_t *c, gw_socket_t *s, const char *name,
+                          size_t len) {
+  const char *t;
+  size_t tl;
+  int rc = gw_chat_trim_name(name, len, c->cfg.max_name_chars, &t, &tl);
+  if (rc != 0)
+    return rc;
+  char *copy = strndup(t, tl);
+  if (copy == NULL)
+    return GW_ENOMEM;
+  free(s->sess.auth_name);
+  s->sess.auth_name = copy;
+  return 0;
 }
 
 /* ---- requests ----------------------------------------------------------- */
@@ -297,7 +336,15 @@ static void req_free(req_t *r) {
   gw_socket_release(s);
 }
 
-void gw_chat_close(gw_chat_t *c) {
+void gw_chat_init(gw_chat_t *c, uv_loop_t *loop, gw_adapter_t *adapter,
+                  const gw_chat_cfg_t *cfg) {
+  memset(c, 0, sizeof(*c));
+  c->loop = loop;
+  c->adapter = adapter;
+  c->cfg = *cfg;
+}
+
+void gw_chat_fini(gw_chat_t *c) {
   while (c->spare_reqs != NULL) {
     req_t *r = c->spare_reqs;
     c->spare_reqs = r->next;
@@ -321,7 +368,8 @@ static void membership_done(req_t *r) {
 
 static void on_join_done(void *arg, int status) {
   req_t *r = arg;
-  gw_chat_sess_t *ss = gw_socket_sess(r->s);
+  gw_chat_sess_t *ss = &r->s->sess;
+  GW_CHECK(ss->busy); /* one membership change at a time */
   ss->busy = 0;
   if (status == 0) {
     free(ss->room);
@@ -340,7 +388,8 @@ static void on_join_done(void *arg, int status) {
 
 static void on_leave_done(void *arg, int status) {
   req_t *r = arg;
-  gw_chat_sess_t *ss = gw_socket_sess(r->s);
+  gw_chat_sess_t *ss = &r->s->sess;
+  GW_CHECK(ss->busy);
   ss->busy = 0;
   if (status == 0 || status == GW_ENOTINROOM) {
     free(ss->room);
@@ -390,9 +439,9 @@ static char *user_name_arg(gw_chat_sess_t *ss, const gw_chat_req_t *rq,
 /* reply_bad answers the error gw_chat_parse_request found in |rq|. */
 static void reply_bad(gw_chat_t *c, gw_socket_t *s, const gw_chat_req_t *rq) {
   if (rq->too_long)
-    c->metrics
-        ->limit_hits[rq->kind == GW_CHAT_REQ_SEND ? GW_LIMIT_MESSAGE_SIZE
-                                                  : GW_LIMIT_NAME_LENGTH]++;
+    c->stats
+        .limit_hits[rq->kind == GW_CHAT_REQ_SEND ? GW_CHAT_LIMIT_MESSAGE_SIZE
+                                                 : GW_CHAT_LIMIT_NAME_LENGTH]++;
   reply_error(c, s, rq->ack, rq->err);
 }
 
@@ -402,7 +451,7 @@ static void reply_bad(gw_chat_t *c, gw_socket_t *s, const gw_chat_req_t *rq) {
 
 static void do_create(gw_chat_t *c, gw_socket_t *s, const gw_chat_req_t *rq,
                       int bad) {
-  gw_chat_sess_t *ss = gw_socket_sess(s);
+  gw_chat_sess_t *ss = &s->sess;
   uint64_t ack = rq->ack;
   if (bad)
     return reply_bad(c, s, rq);
@@ -421,6 +470,7 @@ static void do_create(gw_chat_t *c, gw_socket_t *s, const gw_chat_req_t *rq,
   }
   r->room = room;
   r->name = name;
+  GW_CHECK(!ss->busy); /* requests wait in the inbox behind a busy socket */
   ss->busy = 1;
   int rc = gw_adapter_join(c->adapter, gw_socket_sid(s), room, name,
                            on_join_done, r);
@@ -433,7 +483,7 @@ static void do_create(gw_chat_t *c, gw_socket_t *s, const gw_chat_req_t *rq,
 
 static void do_leave(gw_chat_t *c, gw_socket_t *s, const gw_chat_req_t *rq,
                      int bad) {
-  gw_chat_sess_t *ss = gw_socket_sess(s);
+  gw_chat_sess_t *ss = &s->sess;
   uint64_t ack = rq->ack;
   if (bad)
     return reply_bad(c, s, rq);
@@ -442,6 +492,7 @@ static void do_leave(gw_chat_t *c, gw_socket_t *s, const gw_chat_req_t *rq,
   req_t *r = req_new(c, s, ack);
   if (r == NULL)
     return reply_error(c, s, ack, GW_CE_INTERNAL);
+  GW_CHECK(!ss->busy);
   ss->busy = 1;
   int rc = gw_adapter_leave(c->adapter, gw_socket_sid(s), on_leave_done, r);
   if (rc != 0) {
@@ -453,7 +504,7 @@ static void do_leave(gw_chat_t *c, gw_socket_t *s, const gw_chat_req_t *rq,
 
 static void do_send(gw_chat_t *c, gw_socket_t *s, const gw_chat_req_t *rq,
                     int bad) {
-  gw_chat_sess_t *ss = gw_socket_sess(s);
+  gw_chat_sess_t *ss = &s->sess;
   uint64_t ack = rq->ack;
   if (bad && rq->err == GW_CE_BAD_REQUEST)
     return reply_bad(c, s, rq);
@@ -486,8 +537,8 @@ static void do_send(gw_chat_t *c, gw_socket_t *s, const gw_chat_req_t *rq,
 
 static void handle(gw_chat_t *c, gw_socket_t *s, const gw_eio_pkt_t *pkt) {
   gw_chat_req_t rq;
-  int bad = gw_chat_parse_request(pkt, c->cfg->max_name_chars,
-                                  c->cfg->max_message_bytes, &rq) != 0;
+  int bad = gw_chat_parse_request(pkt, c->cfg.max_name_chars,
+                                  c->cfg.max_message_bytes, &rq) != 0;
   switch (rq.kind) {
   case GW_CHAT_REQ_CREATE:
     return do_create(c, s, &rq, bad);
@@ -504,11 +555,12 @@ static void handle(gw_chat_t *c, gw_socket_t *s, const gw_eio_pkt_t *pkt) {
 /* ---- arrival and the inbox ---------------------------------------------- */
 
 static void dispatch(gw_chat_t *c, gw_socket_t *s) {
-  gw_chat_sess_t *ss = gw_socket_sess(s);
+  gw_chat_sess_t *ss = &s->sess;
   if (ss->dispatching)
     return;
   ss->dispatching = 1;
   while (!ss->busy && ss->in_n > 0 && gw_socket_alive(s)) {
+    GW_CHECK(ss->in_n <= INBOX_CAP);
     gw_chat_msg_t *m = ss->inbox[ss->in_head];
     ss->in_head = (ss->in_head + 1) % INBOX_CAP;
     ss->in_n--;
@@ -536,10 +588,10 @@ static gw_in_event_t in_kind(const char *ev) {
 
 void gw_chat_on_event(gw_chat_t *c, gw_socket_t *s, const char *raw, size_t len,
                       const gw_eio_pkt_t *pkt) {
-  gw_chat_sess_t *ss = gw_socket_sess(s);
-  c->metrics->events_in[in_kind(pkt->event)]++;
+  gw_chat_sess_t *ss = &s->sess;
+  c->stats.events_in[in_kind(pkt->event)]++;
   if (!rate_ok(c, ss)) {
-    c->metrics->limit_hits[GW_LIMIT_RATE]++;
+    c->stats.limit_hits[GW_CHAT_LIMIT_RATE]++;
     return reply_error(c, s, pkt->id, GW_CE_RATE_LIMITED);
   }
   if (!ss->busy && ss->in_n == 0) {
@@ -547,13 +599,13 @@ void gw_chat_on_event(gw_chat_t *c, gw_socket_t *s, const char *raw, size_t len,
     return;
   }
   /* A membership change is in flight: keep arrival order. */
-  size_t max = c->cfg->inbox_max < INBOX_CAP ? c->cfg->inbox_max : INBOX_CAP;
+  size_t max = c->cfg.inbox_max < INBOX_CAP ? c->cfg.inbox_max : INBOX_CAP;
   gw_chat_msg_t *m = NULL;
   if (ss->inbox == NULL)
     ss->inbox = calloc(INBOX_CAP, sizeof(*ss->inbox));
   if (ss->inbox == NULL || ss->in_n >= max ||
       (m = malloc(sizeof(*m) + len)) == NULL) {
-    c->metrics->limit_hits[GW_LIMIT_INBOX]++;
+    c->stats.limit_hits[GW_CHAT_LIMIT_INBOX]++;
     return reply_error(c, s, pkt->id, GW_CE_RATE_LIMITED);
   }
   m->len = len;

@@ -12,30 +12,90 @@
 #include <uv.h>
 
 #include "gw_adapter.h"
-#include "gw_config.h"
+#include "gw_chat_err.h"
 #include "gw_eio.h"
-#include "gw_metrics.h"
 
-typedef struct gw_socket gw_socket_t;
+typedef struct gw_socket gw_socket_t; /* gw_socket.h */
 
+/* Inbound chat events counted by name. */
+#define GW_IN_EVENT_MAP(XX)                                                    \
+  XX(CREATE, "create")                                                         \
+  XX(SENDMESSAGE, "sendMessage")                                               \
+  XX(LEAVE, "leave")                                                           \
+  XX(OTHER, "other")
+
+typedef enum {
+#define XX(k, name) GW_IN_##k,
+  GW_IN_EVENT_MAP(XX)
+#undef XX
+      GW_IN__COUNT
+} gw_in_event_t;
+
+/* The chat's bounds that were hit, by the name /metrics gives them
+ * (docs/security.md lists each with its flag and default). */
+#define GW_CHAT_LIMIT_MAP(XX)                                                  \
+  XX(RATE, "rate")                                                             \
+  XX(INBOX, "inbox")                                                           \
+  XX(NAME_LENGTH, "name_length")                                               \
+  XX(MESSAGE_SIZE, "message_size")                                             \
+  XX(ROOMS, "rooms")                                                           \
+  XX(ROOM_MEMBERS, "room_members")
+
+typedef enum {
+#define XX(k, name) GW_CHAT_LIMIT_##k,
+  GW_CHAT_LIMIT_MAP(XX)
+#undef XX
+      GW_CHAT_LIMIT__COUNT
+} gw_chat_limit_t;
+
+/* gw_chat_limit_name returns the /metrics label of |l| (static storage). */
+const char *gw_chat_limit_name(gw_chat_limit_t l);
+
+/* gw_in_event_name returns the /metrics label of |k| (static storage). */
+const char *gw_in_event_name(gw_in_event_t k);
+
+typedef struct gw_chat_cfg {
+  uint64_t rate_limit;      /* requests/s per socket; 0: no limit */
+  uint64_t rate_burst;      /* bucket size; 0: twice the rate */
+  size_t max_name_chars;    /* room and user names, in code points */
+  size_t max_message_bytes; /* sendMessage's message */
+  size_t inbox_max;         /* requests waiting behind one in flight */
+} gw_chat_cfg_t;
+
+/* Counters, read by the gateway's /metrics. */
+typedef struct gw_chat_stats {
+  uint64_t events_in[GW_IN__COUNT];
+  uint64_t errors[GW_CE__COUNT]; /* chat errors answered, by code */
+  uint64_t limit_hits[GW_CHAT_LIMIT__COUNT];
+} gw_chat_stats_t;
+
+/* The chat of one process. Embeddable; fields are private except |stats|,
+ * which others may read. */
 typedef struct gw_chat {
-  uv_loop_t *loop;
-  gw_adapter_t *adapter;
-  const gw_config_t *cfg;
-  gw_metrics_t *metrics;
+  uv_loop_t *loop;       /* borrowed: the rate limit's clock */
+  gw_adapter_t *adapter; /* borrowed */
+  gw_chat_cfg_t cfg;     /* copied */
+  gw_chat_stats_t stats;
   void *spare_reqs; /* recycled request records: no malloc per message */
   size_t n_spare;
 } gw_chat_t;
 
-/* gw_chat_close frees the recycled request records (at shutdown). */
-void gw_chat_close(gw_chat_t *c);
+/* gw_chat_init sets up |c| to serve sockets through |adapter| (borrowed;
+ * it must outlive every request the chat makes). |cfg| is copied. */
+void gw_chat_init(gw_chat_t *c, uv_loop_t *loop, gw_adapter_t *adapter,
+                  const gw_chat_cfg_t *cfg);
+
+/* gw_chat_fini frees the recycled request records (at shutdown, once no
+ * request is in flight). */
+void gw_chat_fini(gw_chat_t *c);
 
 typedef struct gw_chat_msg { /* a request waiting in the inbox */
   size_t len;
   char buf[]; /* the raw Engine.IO packet, re-parsed when its turn comes */
 } gw_chat_msg_t;
 
-/* Per-socket chat state, embedded in the socket. */
+/* Per-socket chat state, embedded in gw_socket_t (gw_socket_init,
+ * gw_socket_fini). */
 typedef struct gw_chat_sess {
   char *room;      /* current room (owned) or NULL */
   char *name;      /* user name in that room (owned) or NULL */
@@ -48,13 +108,19 @@ typedef struct gw_chat_sess {
   unsigned dispatching : 1;
 } gw_chat_sess_t;
 
-void gw_chat_sess_init(gw_chat_t *c, gw_chat_sess_t *ss);
-/* gw_chat_sess_close frees the session's strings and inbox. */
-void gw_chat_sess_close(gw_chat_sess_t *ss);
+/* gw_chat_set_auth_name fixes the user name of |s| to a token's `name`
+ * claim (|name|/|len|, borrowed; trimmed and validated as a user name):
+ * its creates may leave userName out, and any other name is refused with
+ * name_mismatch. Returns 0, GW_EINVAL (no valid user name: the token could
+ * never join), GW_ETOOLONG or GW_ENOMEM. */
+int gw_chat_set_auth_name(gw_chat_t *c, gw_socket_t *s, const char *name,
+                          size_t len);
 
 /* gw_chat_on_event handles one EVENT packet of a connected socket. |raw| is
- * the whole Engine.IO packet (kept if the event must wait); |pkt| is its
- * parse, borrowed. */
+ * the whole Engine.IO packet (copied if the event must wait); |pkt| is its
+ * parse, borrowed. Replies (acks, chatError) go out through the socket's
+ * ops, now or when the adapter answers; requests of one socket are handled
+ * in arrival order. */
 void gw_chat_on_event(gw_chat_t *c, gw_socket_t *s, const char *raw, size_t len,
                       const gw_eio_pkt_t *pkt);
 
@@ -93,7 +159,7 @@ typedef struct gw_chat_req {
  * chat request, without looking at any session: the event name, the payload's
  * type, names (gw_chat_trim_name, |max_name_chars|), the message (1 to
  * |max_message_bytes| bytes, no NUL) and the DM target. Fills |out|, whose
- * pointers are borrowed from |pkt|, and returns 0; or returns -1 with
+ * pointers are borrowed from |pkt|, and returns 0; or returns GW_EINVAL with
  * |out->err| set to the first error found. The caller checks the session
  * (not in a room, a token's name) between BAD_REQUEST and the others, which
  * is the order the answers have always come in. */

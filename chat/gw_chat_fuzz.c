@@ -43,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   gw_chat_req_t rq;
   int rc = gw_chat_parse_request(&pkt, MAX_NAME, MAX_MESSAGE, &rq);
   json_t *payload = json_array_get(pkt.data, 1);
-  if (rq.ack != pkt.id || (rc != 0 && rc != -1) ||
+  if (rq.ack != pkt.id || (rc != 0 && rc != GW_EINVAL) ||
       (rc != 0 && (unsigned)rq.err >= GW_CE__COUNT))
     abort();
   /* The kind follows the event name, and only that. */

@@ -68,7 +68,7 @@ static int parse_req(const char *frame, gw_eio_pkt_t *pkt, gw_chat_req_t *rq) {
   do {                                                                         \
     gw_eio_pkt_t p_;                                                           \
     gw_chat_req_t r_;                                                          \
-    GW_ASSERT_EQ(parse_req(frame, &p_, &r_), -1);                              \
+    GW_ASSERT_EQ(parse_req(frame, &p_, &r_), GW_EINVAL);                       \
     GW_ASSERT_EQ(r_.kind, kind_);                                              \
     GW_ASSERT_EQ(r_.err, err_);                                                \
     gw_eio_pkt_clear(&p_);                                                     \

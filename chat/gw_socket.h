@@ -1,30 +1,68 @@
 /* SPDX-License-Identifier: MIT */
-/* gw_socket.h: what the chat application may do with a socket. The socket
- * itself (transport, queue, timers) lives in gw_server.c. A socket object
- * outlives its connection while requests it made are in flight: hold it for
- * the duration of each asynchronous request. */
+/* gw_socket.h: what the chat needs from a client connection, as an ops
+ * table (the shape gw_adapter.h uses). A transport (gateway/: WebSocket
+ * today) embeds gw_socket_t as the first member of its connection, fills in
+ * |ops| and |sid|, and hands the base to gw_chat_on_event. The chat never
+ * sees the transport: its unit tests drive it with a fake socket.
+ *
+ * Lifetime: a socket object outlives its connection while requests it made
+ * are in flight. The chat holds it (ops->hold) for the duration of each
+ * asynchronous request and releases it (ops->release) exactly once when the
+ * request ends; the transport frees the object when the last reference
+ * goes. */
 #ifndef GW_SOCKET_H
 #define GW_SOCKET_H
 
 #include "gw_chat.h"
 #include "gw_frame.h"
 
-/* gw_socket_send queues |f| (borrowed; the queue takes a reference). A
- * socket over its queue bound is closed as a slow reader. Returns 0,
- * GW_ECLOSED or GW_EFULL. */
-int gw_socket_send(gw_socket_t *s, gw_frame_t *f);
+typedef struct gw_socket_ops {
+  /* send queues |f| (borrowed; the queue takes a reference). A socket over
+   * its queue bound is closed as a slow reader. Returns 0, GW_ECLOSED or
+   * GW_EFULL. It never calls back into the chat. */
+  int (*send)(gw_socket_t *s, gw_frame_t *f);
+  /* hold / release keep |s| allocated across an asynchronous request;
+   * release may free it. */
+  void (*hold)(gw_socket_t *s);
+  void (*release)(gw_socket_t *s);
+  /* alive is 1 while the connection is open and may be written to. */
+  int (*alive)(const gw_socket_t *s);
+} gw_socket_ops_t;
 
-/* gw_socket_hold / gw_socket_release keep |s| allocated across an
- * asynchronous request. */
-void gw_socket_hold(gw_socket_t *s);
-void gw_socket_release(gw_socket_t *s);
+/* Embedded first in the transport's connection. */
+struct gw_socket {
+  const gw_socket_ops_t *ops; /* borrowed, static */
+  char sid[21];        /* the Socket.IO socket id (20 characters), or "" */
+  gw_chat_sess_t sess; /* the chat's per-socket state; the chat's alone */
+};
 
-/* gw_socket_alive is 1 while the connection is open and attached. */
-int gw_socket_alive(const gw_socket_t *s);
+/* gw_socket_init sets |ops| and a fresh chat session for |s| (whose sid is
+ * empty until the transport sets it). Call gw_socket_fini before freeing
+ * it. */
+void gw_socket_init(gw_socket_t *s, const gw_socket_ops_t *ops,
+                    const gw_chat_t *c);
 
-/* gw_socket_sid is the Socket.IO socket id (20 characters). */
-const char *gw_socket_sid(const gw_socket_t *s);
+/* gw_socket_fini frees the chat state of |s| (room, names, inbox). */
+void gw_socket_fini(gw_socket_t *s);
 
-gw_chat_sess_t *gw_socket_sess(gw_socket_t *s);
+static inline int gw_socket_send(gw_socket_t *s, gw_frame_t *f) {
+  return s->ops->send(s, f);
+}
+
+static inline void gw_socket_hold(gw_socket_t *s) {
+  s->ops->hold(s);
+}
+
+static inline void gw_socket_release(gw_socket_t *s) {
+  s->ops->release(s);
+}
+
+static inline int gw_socket_alive(const gw_socket_t *s) {
+  return s->ops->alive(s);
+}
+
+static inline const char *gw_socket_sid(const gw_socket_t *s) {
+  return s->sid;
+}
 
 #endif /* GW_SOCKET_H */

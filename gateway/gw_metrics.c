@@ -8,56 +8,11 @@
 
 #include "gw_log.h"
 
-static const char *const ce_codes[] = {
-#define XX(k, code, msg) code,
-    GW_CHAT_ERROR_MAP(XX)
-#undef XX
-};
-static const char *const ce_msgs[] = {
-#define XX(k, code, msg) msg,
-    GW_CHAT_ERROR_MAP(XX)
-#undef XX
-};
 static const char *const limit_names[] = {
 #define XX(k, name) name,
     GW_LIMIT_MAP(XX)
 #undef XX
 };
-static const char *const in_names[] = {
-#define XX(k, name) name,
-    GW_IN_EVENT_MAP(XX)
-#undef XX
-};
-
-const char *gw_chat_err_code(gw_chat_err_t e) {
-  return (unsigned)e < GW_CE__COUNT ? ce_codes[e] : "internal";
-}
-
-const char *gw_chat_err_msg(gw_chat_err_t e) {
-  return (unsigned)e < GW_CE__COUNT ? ce_msgs[e] : "internal error";
-}
-
-gw_chat_err_t gw_chat_err_from(int status) {
-  switch (status) {
-  case GW_ENAMETAKEN:
-    return GW_CE_NAME_TAKEN;
-  case GW_ENOTINROOM:
-    return GW_CE_NOT_IN_ROOM;
-  case GW_ENOTFOUND:
-    return GW_CE_USER_NOT_FOUND;
-  case GW_EROOMLIMIT:
-    return GW_CE_ROOM_LIMIT;
-  case GW_EROOMFULL:
-    return GW_CE_ROOM_FULL;
-  case GW_EUNAVAIL:
-  case GW_ETIMEDOUT:
-    return GW_CE_UNAVAILABLE;
-  case GW_EINVAL:
-    return GW_CE_BAD_REQUEST;
-  default:
-    return GW_CE_INTERNAL;
-  }
-}
 
 typedef struct {
   char *buf;
@@ -85,8 +40,31 @@ static void scalar(out_t *o, const char *name, const char *type,
       name, v);
 }
 
-size_t gw_metrics_render(const gw_metrics_t *m, const gw_adapter_stats_t *as,
-                         const char *adapter_name, char *buf, size_t cap) {
+/* labeled writes the HELP and TYPE lines of counter |name| and one sample
+ * per value, labeled |label|=names[i]. */
+static void labeled(out_t *o, const char *name, const char *help,
+                    const char *label, const char *(*name_of)(int),
+                    const uint64_t *v, int n) {
+  put(o, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+  for (int i = 0; i < n; i++)
+    put(o, "%s{%s=\"%s\"} %" PRIu64 "\n", name, label, name_of(i), v[i]);
+}
+
+static const char *in_name(int i) {
+  return gw_in_event_name((gw_in_event_t)i);
+}
+
+static const char *out_name(int i) {
+  return gw_ev_name((gw_ev_kind_t)i);
+}
+
+static const char *err_name(int i) {
+  return gw_chat_err_code((gw_chat_err_t)i);
+}
+
+size_t gw_metrics_render(const gw_metrics_t *m, const gw_chat_stats_t *cs,
+                         const gw_adapter_stats_t *as, const char *adapter_name,
+                         char *buf, size_t cap) {
   out_t o = {buf, cap, 0};
   if (cap == 0)
     return 0;
@@ -104,25 +82,16 @@ size_t gw_metrics_render(const gw_metrics_t *m, const gw_adapter_stats_t *as,
          as->rooms);
   scalar(&o, "chat_room_members", "gauge", "Local sockets that are in a room.",
          as->local_members);
-  put(&o, "# HELP chat_events_in_total Chat events received, by name.\n"
-          "# TYPE chat_events_in_total counter\n");
-  for (int i = 0; i < GW_IN__COUNT; i++)
-    put(&o, "chat_events_in_total{event=\"%s\"} %" PRIu64 "\n", in_names[i],
-        m->events_in[i]);
-  put(&o, "# HELP chat_events_out_total Frames written to sockets, by "
-          "event.\n# TYPE chat_events_out_total counter\n");
-  for (int i = 0; i < GW_EV__COUNT; i++)
-    put(&o, "chat_events_out_total{event=\"%s\"} %" PRIu64 "\n",
-        gw_ev_name((gw_ev_kind_t)i), m->events_out[i]);
+  labeled(&o, "chat_events_in_total", "Chat events received, by name.", "event",
+          in_name, cs->events_in, GW_IN__COUNT);
+  labeled(&o, "chat_events_out_total", "Frames written to sockets, by event.",
+          "event", out_name, m->events_out, GW_EV__COUNT);
   scalar(&o, "chat_frames_out_total", "counter", "WebSocket frames written.",
          m->frames_out);
   scalar(&o, "chat_bytes_out_total", "counter",
          "WebSocket payload bytes written.", m->bytes_out);
-  put(&o, "# HELP chat_errors_total Chat errors answered, by code.\n"
-          "# TYPE chat_errors_total counter\n");
-  for (int i = 0; i < GW_CE__COUNT; i++)
-    put(&o, "chat_errors_total{code=\"%s\"} %" PRIu64 "\n", ce_codes[i],
-        m->errors[i]);
+  labeled(&o, "chat_errors_total", "Chat errors answered, by code.", "code",
+          err_name, cs->errors, GW_CE__COUNT);
   scalar(&o, "chat_slow_readers_dropped_total", "counter",
          "Sockets closed because their outbound queue hit its bound.",
          m->slow_readers_dropped);
@@ -145,6 +114,9 @@ size_t gw_metrics_render(const gw_metrics_t *m, const gw_adapter_stats_t *as,
     put(&o, "chat_limit_hits_total{limit=\"%s\"} %" PRIu64 "\n", limit_names[i],
         v);
   }
+  for (int i = 0; i < GW_CHAT_LIMIT__COUNT; i++)
+    put(&o, "chat_limit_hits_total{limit=\"%s\"} %" PRIu64 "\n",
+        gw_chat_limit_name((gw_chat_limit_t)i), cs->limit_hits[i]);
   put(&o,
       "# HELP chat_adapter_up 1 when the adapter backend is usable.\n"
       "# TYPE chat_adapter_up gauge\nchat_adapter_up{adapter=\"%s\"} %d\n",

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* gw_server.c: libwebsockets on the caller's libuv loop; Engine.IO v4 and
  * Socket.IO v5 sessions over WebSocket; HTTP endpoints; graceful shutdown.
- * One gw_socket_t per WebSocket, owned here and freed when both the
+ * One gw_conn_t per WebSocket, owned here and freed when both the
  * connection and every request it made are gone (refcount). The lws per-
  * session data only points at it. */
 #include "gw_server.h"
@@ -19,6 +19,7 @@
 
 #include "gw_adapter.h"
 #include "gw_chat.h"
+#include "gw_check.h"
 #include "gw_eio.h"
 #include "gw_events.h"
 #include "gw_jwt.h"
@@ -39,11 +40,13 @@ _Static_assert(LWS_PRE <= GW_FRAME_HEADROOM,
 
 enum { ST_RUNNING, ST_DRAINING, ST_ADAPTER_CLOSING, ST_DONE };
 
-struct gw_socket {
+/* A client connection: the chat's socket (embedded first, so the chat's
+ * gw_socket_t * and this are the same pointer) plus the transport. */
+typedef struct gw_conn {
+  gw_socket_t base; /* sid, chat session, ops */
   gw_server_t *srv;
   struct lws *wsi; /* NULL once the connection is closed */
   char eio_sid[21];
-  char sid[21];
   gw_outq_t q;
   gw_list_t link;      /* srv->sockets */
   gw_list_t ping_link; /* srv->ping_wait or srv->pong_wait */
@@ -58,11 +61,10 @@ struct gw_socket {
   struct ip_count *ip; /* the client address's count; NULL if unbounded */
   char *rx;            /* reassembly of a message that came in pieces */
   size_t rx_len;
-  gw_chat_sess_t sess;
-};
+} gw_conn_t;
 
 typedef struct pss {
-  gw_socket_t *s;
+  gw_conn_t *s;
 } pss_t;
 
 struct gw_server {
@@ -129,32 +131,30 @@ static void ip_release(gw_server_t *srv, ip_count_t *c) {
 
 /* ---- sockets ------------------------------------------------------------ */
 
-static void socket_free(gw_socket_t *s) {
+static void socket_free(gw_conn_t *s) {
   gw_outq_close(&s->q);
-  gw_chat_sess_close(&s->sess);
+  gw_socket_fini(&s->base);
   free(s->rx);
   free(s);
 }
 
-void gw_socket_hold(gw_socket_t *s) {
-  s->refs++;
+static void conn_hold(gw_socket_t *base) {
+  ((gw_conn_t *)base)->refs++;
 }
 
-void gw_socket_release(gw_socket_t *s) {
+static void conn_release(gw_socket_t *base) {
+  gw_conn_t *s = (gw_conn_t *)base;
+  GW_CHECK(s->refs > 0);
   if (--s->refs == 0)
     socket_free(s);
 }
 
-int gw_socket_alive(const gw_socket_t *s) {
+static int conn_alive_(const gw_conn_t *s) {
   return s->wsi != NULL && !s->closing;
 }
 
-const char *gw_socket_sid(const gw_socket_t *s) {
-  return s->sid;
-}
-
-gw_chat_sess_t *gw_socket_sess(gw_socket_t *s) {
-  return &s->sess;
+static int conn_alive(const gw_socket_t *base) {
+  return conn_alive_((const gw_conn_t *)base);
 }
 
 /* Closing a socket. Deliveries (inside adapter iterations) and timers may
@@ -168,10 +168,11 @@ gw_chat_sess_t *gw_socket_sess(gw_socket_t *s) {
  * waits for the peer's; without, it drops the connection at once. */
 static void on_reap(uv_timer_t *t);
 
-static void sock_close_later(gw_socket_t *s, uint16_t code, const char *why) {
+static void sock_close_later(gw_conn_t *s, uint16_t code, const char *why) {
   if (s->wsi == NULL || s->closing)
     return;
-  GW_LOGD("socket %s: closing (%s)", s->sid[0] ? s->sid : s->eio_sid, why);
+  GW_LOGD("socket %s: closing (%s)", s->base.sid[0] ? s->base.sid : s->eio_sid,
+          why);
   s->closing = 1;
   s->close_code = code;
   gw_list_push_back(&s->srv->kills, &s->kill_link);
@@ -180,13 +181,13 @@ static void sock_close_later(gw_socket_t *s, uint16_t code, const char *why) {
 
 /* sock_kill drops |s| without a close frame (ping timeout, slow reader:
  * peers that would not take one anyway). */
-static void sock_kill(gw_socket_t *s, const char *why) {
+static void sock_kill(gw_conn_t *s, const char *why) {
   sock_close_later(s, 0, why);
 }
 
 /* sock_close_gracefully sends a close frame with |code| (the drain path:
  * 1001 makes clients reconnect, to another instance behind a balancer). */
-static void sock_close_gracefully(gw_socket_t *s, uint16_t code) {
+static void sock_close_gracefully(gw_conn_t *s, uint16_t code) {
   sock_close_later(s, code, "going away");
 }
 
@@ -194,7 +195,7 @@ static void on_reap(uv_timer_t *t) {
   gw_server_t *srv = t->data;
   gw_list_t *h;
   while ((h = gw_list_head(&srv->kills)) != NULL) {
-    gw_socket_t *s = GW_LIST_DATA(h, gw_socket_t, kill_link);
+    gw_conn_t *s = GW_LIST_DATA(h, gw_conn_t, kill_link);
     gw_list_remove(&s->kill_link);
     if (s->wsi == NULL)
       continue;
@@ -211,11 +212,11 @@ static void count_out(gw_server_t *srv, const gw_frame_t *f) {
   srv->metrics.events_out[f->kind < GW_EV__COUNT ? f->kind : GW_EV_CONTROL]++;
 }
 
-int gw_socket_send(gw_socket_t *s, gw_frame_t *f) {
+static int conn_send(gw_conn_t *s, gw_frame_t *f) {
   /* A close length means lws sent a close frame of its own (a protocol error
    * it caught, e.g. RSV bits) and awaits the answer, up to 5 s: no data
    * frame may follow it (RFC 6455 5.5.1), and lws 4.1.6 would write one. */
-  if (!gw_socket_alive(s) || lws_get_close_length(s->wsi) > 0)
+  if (!conn_alive_(s) || lws_get_close_length(s->wsi) > 0)
     return GW_ECLOSED;
   uint32_t was = gw_outq_len(&s->q);
   if (was == 0 && !lws_partial_buffered(s->wsi)) {
@@ -240,7 +241,7 @@ int gw_socket_send(gw_socket_t *s, gw_frame_t *f) {
     s->srv->metrics.limit_hits[GW_LIMIT_QUEUE]++;
     GW_LOGI("socket %s: outbound queue full (%u frames, %zu bytes): "
             "dropping slow reader",
-            s->sid, gw_outq_len(&s->q), gw_outq_bytes(&s->q));
+            s->base.sid, gw_outq_len(&s->q), gw_outq_bytes(&s->q));
     sock_kill(s, "slow reader");
     return GW_EFULL;
   }
@@ -249,18 +250,30 @@ int gw_socket_send(gw_socket_t *s, gw_frame_t *f) {
   return 0;
 }
 
-static void send_text(gw_socket_t *s, gw_ev_kind_t kind, const char *text,
+static int conn_send_base(gw_socket_t *base, gw_frame_t *f) {
+  return conn_send((gw_conn_t *)base, f);
+}
+
+/* What the chat may do with a connection (gw_socket.h). */
+static const gw_socket_ops_t conn_ops = {
+    .send = conn_send_base,
+    .hold = conn_hold,
+    .release = conn_release,
+    .alive = conn_alive,
+};
+
+static void send_text(gw_conn_t *s, gw_ev_kind_t kind, const char *text,
                       size_t len) {
   gw_frame_t *f = gw_frame_from(kind, text, len);
   if (f != NULL) {
-    gw_socket_send(s, f);
+    conn_send(s, f);
     gw_frame_unref(f);
   }
 }
 
 static void on_deliver(void *ctx, void *sock, gw_frame_t *f) {
   (void)ctx;
-  gw_socket_send(sock, f);
+  conn_send(sock, f);
 }
 
 /* ---- Engine.IO / Socket.IO session ------------------------------------- */
@@ -270,7 +283,7 @@ static void on_deliver(void *ctx, void *sock, gw_frame_t *f) {
  * --jwt-secret and keeps the token's `name` claim in the session. A name
  * claim that is no valid user name refuses the token: it could never join.
  * Returns 0 or a GW_JWT_E* code. */
-static int sio_authenticate(gw_socket_t *s, const gw_eio_pkt_t *pkt) {
+static int sio_authenticate(gw_conn_t *s, const gw_eio_pkt_t *pkt) {
   const gw_config_t *cfg = s->srv->cfg;
   json_t *tok = json_object_get(pkt->data, "token");
   if (!json_is_string(tok))
@@ -281,19 +294,14 @@ static int sio_authenticate(gw_socket_t *s, const gw_eio_pkt_t *pkt) {
                          (int64_t)time(NULL), (int64_t)cfg->jwt_leeway_s, &cl);
   if (rc != 0)
     return rc;
-  if (cl.name != NULL) {
-    const char *t;
-    size_t tl;
-    size_t max = cfg->max_name_chars;
-    if (gw_chat_trim_name(cl.name, cl.name_len, max, &t, &tl) != 0 ||
-        (s->sess.auth_name = strndup(t, tl)) == NULL)
-      rc = GW_JWT_ECLAIM;
-  }
+  if (cl.name != NULL &&
+      gw_chat_set_auth_name(&s->srv->chat, &s->base, cl.name, cl.name_len) != 0)
+    rc = GW_JWT_ECLAIM;
   gw_jwt_claims_clear(&cl);
   return rc;
 }
 
-static void sio_connect(gw_socket_t *s, const gw_eio_pkt_t *pkt) {
+static void sio_connect(gw_conn_t *s, const gw_eio_pkt_t *pkt) {
   gw_server_t *srv = s->srv;
   if (pkt->nsp_len != 1 || pkt->nsp[0] != '/') {
     /* Unknown namespace: refuse it, keep the connection (as Socket.IO). */
@@ -318,27 +326,28 @@ static void sio_connect(gw_socket_t *s, const gw_eio_pkt_t *pkt) {
     send_text(s, GW_EV_CONTROL, unauth, sizeof(unauth) - 1);
     return;
   }
-  if (gw_eio_sid(s->sid) != 0) {
+  if (gw_eio_sid(s->base.sid) != 0) {
     sock_close_later(s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "no random");
     return;
   }
   char buf[64];
-  int n = snprintf(buf, sizeof(buf), "40{\"sid\":\"%s\"}", s->sid);
+  int n = snprintf(buf, sizeof(buf), "40{\"sid\":\"%s\"}", s->base.sid);
   send_text(s, GW_EV_CONTROL, buf, (size_t)n);
   s->connected = 1;
-  int rc = gw_adapter_attach(srv->adapter, s->sid, s);
+  int rc = gw_adapter_attach(srv->adapter, s->base.sid, s);
   if (rc != 0) {
-    GW_LOGW("socket %s: adapter attach failed: %s", s->sid, gw_strerror(rc));
+    GW_LOGW("socket %s: adapter attach failed: %s", s->base.sid,
+            gw_strerror(rc));
     sock_close_later(s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "attach");
     return;
   }
   s->attached = 1;
   srv->metrics.connections++;
   srv->metrics.connections_total++;
-  GW_LOGD("socket %s: connected (engine %s)", s->sid, s->eio_sid);
+  GW_LOGD("socket %s: connected (engine %s)", s->base.sid, s->eio_sid);
 }
 
-static void heartbeat_pong(gw_socket_t *s) {
+static void heartbeat_pong(gw_conn_t *s) {
   gw_server_t *srv = s->srv;
   if (!s->awaiting_pong)
     return;
@@ -350,7 +359,7 @@ static void heartbeat_pong(gw_socket_t *s) {
 
 /* on_packet handles one complete text message. Returns 0, or a WebSocket
  * close code when the packet is malformed (the caller closes). */
-static uint16_t on_packet(gw_socket_t *s, const char *buf, size_t len) {
+static uint16_t on_packet(gw_conn_t *s, const char *buf, size_t len) {
   gw_eio_pkt_t pkt;
   if (gw_eio_parse(buf, len, &pkt) != 0)
     return LWS_CLOSE_STATUS_PROTOCOL_ERR;
@@ -372,7 +381,7 @@ static uint16_t on_packet(gw_socket_t *s, const char *buf, size_t len) {
     else if (!root || !s->connected)
       close = LWS_CLOSE_STATUS_PROTOCOL_ERR; /* invalid state */
     else if (pkt.sio_type == GW_SIO_EVENT)
-      gw_chat_on_event(&s->srv->chat, s, buf, len, &pkt);
+      gw_chat_on_event(&s->srv->chat, &s->base, buf, len, &pkt);
     else if (pkt.sio_type == GW_SIO_DISCONNECT)
       close = LWS_CLOSE_STATUS_NORMAL;
     else if (pkt.sio_type != GW_SIO_ACK) /* acks: we never ask for any */
@@ -502,7 +511,7 @@ static int filter_upgrade(gw_server_t *srv, struct lws *wsi) {
 }
 
 static int ws_established(gw_server_t *srv, struct lws *wsi, pss_t *pss) {
-  gw_socket_t *s = calloc(1, sizeof(*s));
+  gw_conn_t *s = calloc(1, sizeof(*s));
   if (s == NULL || gw_eio_sid(s->eio_sid) != 0) {
     free(s);
     return -1;
@@ -512,7 +521,7 @@ static int ws_established(gw_server_t *srv, struct lws *wsi, pss_t *pss) {
   s->refs = 1; /* the connection's own reference */
   gw_outq_init(&s->q, (uint32_t)srv->cfg->queue_frames,
                (size_t)srv->cfg->queue_bytes);
-  gw_chat_sess_init(&srv->chat, &s->sess);
+  gw_socket_init(&s->base, &conn_ops, &srv->chat);
   gw_list_push_back(&srv->sockets, &s->link);
   s->deadline = uv_now(srv->loop) + srv->cfg->ping_interval_ms;
   gw_list_push_back(&srv->ping_wait, &s->ping_link);
@@ -542,7 +551,7 @@ static int ws_established(gw_server_t *srv, struct lws *wsi, pss_t *pss) {
 }
 
 static void ws_closed(gw_server_t *srv, pss_t *pss) {
-  gw_socket_t *s = pss->s;
+  gw_conn_t *s = pss->s;
   if (s == NULL)
     return;
   pss->s = NULL;
@@ -550,7 +559,7 @@ static void ws_closed(gw_server_t *srv, pss_t *pss) {
   gw_list_remove(&s->link);
   gw_list_remove(&s->ping_link);
   gw_list_remove(&s->kill_link);
-  GW_LOGD("socket %s: disconnected", s->sid[0] ? s->sid : s->eio_sid);
+  GW_LOGD("socket %s: disconnected", s->base.sid[0] ? s->base.sid : s->eio_sid);
   srv->metrics.websockets--;
   ip_release(srv, s->ip);
   s->ip = NULL;
@@ -559,15 +568,15 @@ static void ws_closed(gw_server_t *srv, pss_t *pss) {
     srv->metrics.connections--;
     /* Leave effects for the others; nothing more reaches this socket. */
     if (!srv->adapter_closed)
-      gw_adapter_detach(srv->adapter, s->sid);
+      gw_adapter_detach(srv->adapter, s->base.sid);
   }
   if (srv->state == ST_DRAINING)
     srv->drain_closed++;
   gw_outq_close(&s->q);
-  gw_socket_release(s);
+  conn_release(&s->base);
 }
 
-static int ws_receive(gw_server_t *srv, struct lws *wsi, gw_socket_t *s,
+static int ws_receive(gw_server_t *srv, struct lws *wsi, gw_conn_t *s,
                       const char *in, size_t len) {
   uint16_t close = 0;
   if (s->closing)
@@ -605,7 +614,7 @@ static int ws_receive(gw_server_t *srv, struct lws *wsi, gw_socket_t *s,
   if (close != LWS_CLOSE_STATUS_NORMAL) {
     srv->metrics.protocol_errors++;
     GW_LOGD("socket %s: malformed packet, closing (%u)",
-            s->sid[0] ? s->sid : s->eio_sid, close);
+            s->base.sid[0] ? s->base.sid : s->eio_sid, close);
   }
   s->closing = 1;
   lws_close_reason(wsi, (enum lws_close_status)close, NULL, 0);
@@ -622,7 +631,7 @@ static int ws_receive(gw_server_t *srv, struct lws *wsi, gw_socket_t *s,
  * a close reason and a refusal, and lws sends 1002 and then waits (5 s) for
  * an answer the peer will not send. Nothing more goes to a socket that said
  * goodbye. */
-static int ws_peer_close(gw_server_t *srv, struct lws *wsi, gw_socket_t *s,
+static int ws_peer_close(gw_server_t *srv, struct lws *wsi, gw_conn_t *s,
                          unsigned char *in, size_t len) {
   if (s != NULL)
     s->closing = 1;
@@ -639,7 +648,7 @@ static int ws_peer_close(gw_server_t *srv, struct lws *wsi, gw_socket_t *s,
   return 0;
 }
 
-static int ws_writeable(gw_server_t *srv, struct lws *wsi, gw_socket_t *s) {
+static int ws_writeable(gw_server_t *srv, struct lws *wsi, gw_conn_t *s) {
   if (s->closing || lws_get_close_length(wsi) > 0)
     return 0; /* the reaper and lws finish the close */
   /* Several frames per callback while the kernel takes them: lws keeps a
@@ -726,8 +735,8 @@ static int http_request(gw_server_t *srv, struct lws *wsi) {
       return -1;
     gw_adapter_stats_t as;
     gw_adapter_stats(srv->adapter, &as);
-    size_t n = gw_metrics_render(&srv->metrics, &as, srv->adapter->ops->name,
-                                 buf, cap);
+    size_t n = gw_metrics_render(&srv->metrics, &srv->chat.stats, &as,
+                                 srv->adapter->ops->name, buf, cap);
     int rc = http_reply(wsi, HTTP_STATUS_OK,
                         "text/plain; version=0.0.4; charset=utf-8", buf, n);
     free(buf);
@@ -856,7 +865,7 @@ static void drain_step(gw_server_t *srv, uint64_t now) {
   uint64_t started = 0;
   gw_list_t *it;
   GW_LIST_FOREACH(it, &srv->sockets) {
-    gw_socket_t *s = GW_LIST_DATA(it, gw_socket_t, link);
+    gw_conn_t *s = GW_LIST_DATA(it, gw_conn_t, link);
     if (s->closing)
       started++;
   }
@@ -864,7 +873,7 @@ static void drain_step(gw_server_t *srv, uint64_t now) {
   GW_LIST_FOREACH(it, &srv->sockets) {
     if (started >= due)
       break;
-    gw_socket_t *s = GW_LIST_DATA(it, gw_socket_t, link);
+    gw_conn_t *s = GW_LIST_DATA(it, gw_conn_t, link);
     if (!s->closing) {
       sock_close_gracefully(s, LWS_CLOSE_STATUS_GOINGAWAY);
       started++;
@@ -911,7 +920,7 @@ static void on_tick(uv_timer_t *t) {
   gw_list_t *h;
   loop_lag_note(srv, now);
   while ((h = gw_list_head(&srv->ping_wait)) != NULL) {
-    gw_socket_t *s = GW_LIST_DATA(h, gw_socket_t, ping_link);
+    gw_conn_t *s = GW_LIST_DATA(h, gw_conn_t, ping_link);
     if (s->deadline > now)
       break;
     gw_list_remove(&s->ping_link);
@@ -927,10 +936,10 @@ static void on_tick(uv_timer_t *t) {
     s->awaiting_pong = 1;
     s->deadline = now + srv->cfg->ping_timeout_ms;
     gw_list_push_back(&srv->pong_wait, &s->ping_link);
-    gw_socket_send(s, srv->ping);
+    conn_send(s, srv->ping);
   }
   while ((h = gw_list_head(&srv->pong_wait)) != NULL) {
-    gw_socket_t *s = GW_LIST_DATA(h, gw_socket_t, ping_link);
+    gw_conn_t *s = GW_LIST_DATA(h, gw_conn_t, ping_link);
     if (s->deadline > now)
       break;
     gw_list_remove(&s->ping_link);
@@ -1033,9 +1042,6 @@ gw_server_t *gw_server_new(uv_loop_t *loop, const gw_config_t *cfg, int *err) {
   srv->ping = gw_frame_from(GW_EV_CONTROL, "2", 1);
   if (srv->ping == NULL)
     goto fail;
-  srv->chat.loop = loop;
-  srv->chat.cfg = cfg;
-  srv->chat.metrics = &srv->metrics;
 
   lws_set_log_level(gw_log_enabled(GW_LOG_DEBUG) ? LLL_ERR | LLL_WARN : LLL_ERR,
                     lws_log_emit);
@@ -1117,7 +1123,14 @@ gw_server_t *gw_server_new(uv_loop_t *loop, const gw_config_t *cfg, int *err) {
     lws_context_destroy(srv->ctx);
     goto fail;
   }
-  srv->chat.adapter = srv->adapter;
+  gw_chat_cfg_t ccfg = {
+      .rate_limit = cfg->rate_limit,
+      .rate_burst = cfg->rate_burst,
+      .max_name_chars = (size_t)cfg->max_name_chars,
+      .max_message_bytes = (size_t)cfg->max_message_bytes,
+      .inbox_max = (size_t)cfg->inbox_max,
+  };
+  gw_chat_init(&srv->chat, loop, srv->adapter, &ccfg);
 
   uint64_t tick = cfg->ping_interval_ms < cfg->ping_timeout_ms
                       ? cfg->ping_interval_ms
@@ -1160,7 +1173,7 @@ int gw_server_free(gw_server_t *srv) {
    * (platform.md). */
   lws_context_destroy(srv->ctx);
   gw_adapter_free(srv->adapter);
-  gw_chat_close(&srv->chat);
+  gw_chat_fini(&srv->chat);
   gw_map_close(&srv->ips); /* empty: every socket released its address */
   gw_frame_unref(srv->ping);
   int status = srv->exit_status;
