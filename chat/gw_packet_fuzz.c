@@ -3,7 +3,7 @@
  * the adapter: the Engine.IO/Socket.IO decoder and the name validator.
  * Built twice (h2o style, gw_fuzz_target in the root CMakeLists.txt): as a
  * libFuzzer target with -DGW_FUZZ=ON under clang, and as a corpus replayer
- * (adapter/gw_fuzz_replay.c) that runs in plain ctest. */
+ * (tests/support/gw_fuzz_replay.c) that runs in plain ctest. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* gw_log.h: one line per event that matters, to stderr; the gateway and the
  * adapters log through it. The level is set once at start-up (the one
- * allowed piece of mutable global state besides the loop, see STYLE.md). */
+ * allowed piece of mutable global state besides the loop: docs/hacking.md,
+ * "Global state"). */
 #ifndef GW_LOG_H
 #define GW_LOG_H
 

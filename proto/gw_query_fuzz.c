@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* gw_query_fuzz.c: fuzz target for the Engine.IO handshake query checks
  * (gw_eio.c). The input is read two ways, which must agree:
- *  - as libwebsockets hands a query to gw_server.c: decoded arguments, here
+ *  - as libwebsockets hands a query to the gateway: decoded arguments, here
  *    separated by '\n', each fed to gw_eio_query_add;
  *  - percent-encoded by this harness into "name=value&..." and given to
  *    gw_eio_query_check, which must decode it back to the same answer.
