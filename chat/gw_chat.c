@@ -261,7 +261,7 @@ static int rate_ok(gw_chat_t *c, gw_chat_sess_t *ss) {
 }
 
 void gw_socket_init(gw_socket_t *s, const gw_socket_ops_t *ops,
-                    const gw_chat_t *c) {
+                    const struct gw_chat *c) {
   gw_chat_sess_t *ss = &s->sess;
   s->ops = ops;
   s->sid[0] = '\0';

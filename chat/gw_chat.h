@@ -14,8 +14,7 @@
 #include "gw_adapter.h"
 #include "gw_chat_err.h"
 #include "gw_eio.h"
-
-typedef struct gw_socket gw_socket_t; /* gw_socket.h */
+#include "gw_socket.h"
 
 /* Inbound chat events counted by name. */
 #define GW_IN_EVENT_MAP(XX)                                                    \
@@ -88,25 +87,6 @@ void gw_chat_init(gw_chat_t *c, uv_loop_t *loop, gw_adapter_t *adapter,
 /* gw_chat_fini frees the recycled request records (at shutdown, once no
  * request is in flight). */
 void gw_chat_fini(gw_chat_t *c);
-
-typedef struct gw_chat_msg { /* a request waiting in the inbox */
-  size_t len;
-  char buf[]; /* the raw Engine.IO packet, re-parsed when its turn comes */
-} gw_chat_msg_t;
-
-/* Per-socket chat state, embedded in gw_socket_t (gw_socket_init,
- * gw_socket_fini). */
-typedef struct gw_chat_sess {
-  char *room;      /* current room (owned) or NULL */
-  char *name;      /* user name in that room (owned) or NULL */
-  char *auth_name; /* the token's `name` claim (owned, trimmed) or NULL */
-  double tokens;
-  uint64_t refill_ms;
-  gw_chat_msg_t **inbox; /* ring, allocated on first use */
-  uint32_t in_head, in_n;
-  unsigned busy : 1; /* a membership change is in flight */
-  unsigned dispatching : 1;
-} gw_chat_sess_t;
 
 /* gw_chat_set_auth_name fixes the user name of |s| to a token's `name`
  * claim (|name|/|len|, borrowed; trimmed and validated as a user name):

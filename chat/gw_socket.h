@@ -13,8 +13,30 @@
 #ifndef GW_SOCKET_H
 #define GW_SOCKET_H
 
-#include "gw_chat.h"
+#include <stdint.h>
+
 #include "gw_frame.h"
+
+typedef struct gw_socket gw_socket_t;
+struct gw_chat; /* gw_chat.h */
+
+typedef struct gw_chat_msg { /* a request waiting in the inbox */
+  size_t len;
+  char buf[]; /* the raw Engine.IO packet, re-parsed when its turn comes */
+} gw_chat_msg_t;
+
+/* Per-socket chat state, embedded in gw_socket_t; the chat's alone. */
+typedef struct gw_chat_sess {
+  char *room;      /* current room (owned) or NULL */
+  char *name;      /* user name in that room (owned) or NULL */
+  char *auth_name; /* the token's `name` claim (owned, trimmed) or NULL */
+  double tokens;
+  uint64_t refill_ms;
+  gw_chat_msg_t **inbox; /* ring, allocated on first use */
+  uint32_t in_head, in_n;
+  unsigned busy : 1; /* a membership change is in flight */
+  unsigned dispatching : 1;
+} gw_chat_sess_t;
 
 typedef struct gw_socket_ops {
   /* send queues |f| (borrowed; the queue takes a reference). A socket over
@@ -40,7 +62,7 @@ struct gw_socket {
  * empty until the transport sets it). Call gw_socket_fini before freeing
  * it. */
 void gw_socket_init(gw_socket_t *s, const gw_socket_ops_t *ops,
-                    const gw_chat_t *c);
+                    const struct gw_chat *c);
 
 /* gw_socket_fini frees the chat state of |s| (room, names, inbox). */
 void gw_socket_fini(gw_socket_t *s);

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gw_check.h"
+
 static const char *const ev_names[] = {
 #define XX(k, name) name,
     GW_EVENT_MAP(XX)
@@ -35,6 +37,9 @@ gw_frame_t *gw_frame_from(gw_ev_kind_t kind, const void *payload, size_t len) {
 }
 
 void gw_frame_unref(gw_frame_t *f) {
-  if (f != NULL && --f->refs == 0)
+  if (f == NULL)
+    return;
+  GW_CHECK(f->refs > 0); /* an unref without its ref */
+  if (--f->refs == 0)
     free(f);
 }

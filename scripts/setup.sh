@@ -15,7 +15,7 @@ pkgs=(build-essential cmake pkg-config git ca-certificates
       libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libhiredis-dev
       libjansson-dev redis-server nginx-light nodejs npm)
 if [ "$want_test" = 1 ]; then
-  pkgs+=(chromium clang-format yamllint gnuplot-nox valgrind procps iproute2 curl openssl)
+  pkgs+=(chromium clang-format python3 yamllint gnuplot-nox valgrind procps iproute2 curl openssl)
 fi
 
 missing=()
