@@ -5,12 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct fl__chan_wr {
+typedef struct chan_wr {
   uv_write_t req;
   uint8_t data[];
-} fl__chan_wr_t;
+} chan_wr_t;
 
-static void fl__chan_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b) {
+static void chan_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b) {
   fl_chan_t *ch = h->data;
   (void)hint;
   if (ch->cap - ch->len < 65536) {
@@ -26,7 +26,7 @@ static void fl__chan_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b) {
   *b = uv_buf_init((char *)ch->buf + ch->len, (unsigned)(ch->cap - ch->len));
 }
 
-static void fl__chan_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b) {
+static void chan_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b) {
   fl_chan_t *ch = s->data;
   (void)b;
   if (nread < 0) {
@@ -64,15 +64,15 @@ int fl_chan_open(fl_chan_t *ch, uv_loop_t *loop, int fd, fl_chan_rec_cb rec,
     return rc;
   ch->pipe.data = ch;
   if ((rc = uv_pipe_open(&ch->pipe, fd)) != 0 ||
-      (rc = uv_read_start((uv_stream_t *)&ch->pipe, fl__chan_alloc,
-                          fl__chan_read)) != 0) {
+      (rc = uv_read_start((uv_stream_t *)&ch->pipe, chan_alloc, chan_read)) !=
+          0) {
     fl_chan_close(ch, NULL);
     return rc;
   }
   return 0;
 }
 
-static void fl__chan_written(uv_write_t *req, int status) {
+static void chan_written(uv_write_t *req, int status) {
   (void)status;
   free(req);
 }
@@ -82,7 +82,7 @@ int fl_chan_send(fl_chan_t *ch, uint32_t type, const void *a, size_t an,
   if (ch->closing)
     return UV_EPIPE;
   uint32_t rl = (uint32_t)(an + bn);
-  fl__chan_wr_t *w = malloc(sizeof *w + 8 + an + bn);
+  chan_wr_t *w = malloc(sizeof *w + 8 + an + bn);
   if (w == NULL)
     return UV_ENOMEM;
   memcpy(w->data, &rl, 4);
@@ -92,14 +92,13 @@ int fl_chan_send(fl_chan_t *ch, uint32_t type, const void *a, size_t an,
   if (bn)
     memcpy(w->data + 8 + an, b, bn);
   uv_buf_t buf = uv_buf_init((char *)w->data, (unsigned)(8 + an + bn));
-  int rc =
-      uv_write(&w->req, (uv_stream_t *)&ch->pipe, &buf, 1, fl__chan_written);
+  int rc = uv_write(&w->req, (uv_stream_t *)&ch->pipe, &buf, 1, chan_written);
   if (rc)
     free(w);
   return rc;
 }
 
-static void fl__chan_closed(uv_handle_t *h) {
+static void chan_closed(uv_handle_t *h) {
   fl_chan_t *ch = h->data;
   free(ch->buf);
   ch->buf = NULL;
@@ -113,5 +112,5 @@ void fl_chan_close(fl_chan_t *ch, void (*closed)(fl_chan_t *ch)) {
     return;
   ch->closing = 1;
   ch->on_closed = closed;
-  uv_close((uv_handle_t *)&ch->pipe, fl__chan_closed);
+  uv_close((uv_handle_t *)&ch->pipe, chan_closed);
 }

@@ -12,14 +12,14 @@ void fl_hist_init(fl_hist_t *h) {
   h->min = UINT64_MAX;
 }
 
-static unsigned fl__log2(uint64_t v) {
+static unsigned floor_log2(uint64_t v) {
   return 63u - (unsigned)__builtin_clzll(v);
 }
 
 size_t fl_hist_index(uint64_t v) {
   if (v < FL_HIST_SUB)
     return (size_t)v;
-  unsigned shift = fl__log2(v) - FL_HIST_SUB_BITS;
+  unsigned shift = floor_log2(v) - FL_HIST_SUB_BITS;
   if (shift >= FL_HIST_MAX_BITS - FL_HIST_SUB_BITS) /* v >= 2^MAX_BITS */
     return FL_HIST_BUCKETS - 1;
   return (size_t)shift * FL_HIST_SUB + (size_t)(v >> shift);

@@ -44,7 +44,7 @@ typedef struct fl_coord {
 
 /* ---- options ------------------------------------------------------------ */
 
-static void fl__usage(FILE *f) {
+static void usage(FILE *f) {
   fprintf(f,
           "usage: chat-flood --url URL[,URL...] --clients N --rooms R "
           "--rate MSGS_PER_S --duration S\n"
@@ -67,7 +67,7 @@ static void fl__usage(FILE *f) {
           "\"cpu_s\"}]} before the result line\n");
 }
 
-static int fl__parse_url(const char *s, fl_url_t *u) {
+static int parse_url(const char *s, fl_url_t *u) {
   memset(u, 0, sizeof *u);
   const char *p = s;
   if (strncmp(p, "ws://", 5) == 0)
@@ -107,7 +107,7 @@ static int fl__parse_url(const char *s, fl_url_t *u) {
 }
 
 /* Parses "a.b.c.d", "a.b.c.d-a.b.c.e" and comma lists thereof. */
-static int fl__parse_ips(char *s, fl_opts_t *o) {
+static int parse_ips(char *s, fl_opts_t *o) {
   for (char *tok = strtok(s, ","); tok; tok = strtok(NULL, ",")) {
     char *dash = strchr(tok, '-');
     struct in_addr a, b;
@@ -132,7 +132,7 @@ static int fl__parse_ips(char *s, fl_opts_t *o) {
   return 0;
 }
 
-static int fl__parse_opts(int argc, char **argv, fl_opts_t *o) {
+static int parse_opts(int argc, char **argv, fl_opts_t *o) {
   memset(o, 0, sizeof *o);
   o->clients = 100;
   o->rooms = 10;
@@ -148,7 +148,7 @@ static int fl__parse_opts(int argc, char **argv, fl_opts_t *o) {
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 #define FL_ARG(name) (strcmp(a, name) == 0 && v != NULL && (i++, 1))
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-      fl__usage(stdout);
+      usage(stdout);
       exit(0);
     } else if (strcmp(a, "--json") == 0) {
       o->json = 1;
@@ -161,7 +161,7 @@ static int fl__parse_opts(int argc, char **argv, fl_opts_t *o) {
         if (nu == NULL)
           return -1;
         o->urls = nu;
-        if (fl__parse_url(tok, &o->urls[o->nurls]) != 0) {
+        if (parse_url(tok, &o->urls[o->nurls]) != 0) {
           fprintf(stderr, "chat-flood: bad URL %s\n", tok);
           return -1;
         }
@@ -187,7 +187,7 @@ static int fl__parse_opts(int argc, char **argv, fl_opts_t *o) {
       o->drain = strtod(v, NULL);
     } else if (FL_ARG("--source-ips")) {
       char *dup = strdup(v);
-      int rc = fl__parse_ips(dup, o);
+      int rc = parse_ips(dup, o);
       free(dup);
       if (rc) {
         fprintf(stderr, "chat-flood: bad --source-ips %s\n", v);
@@ -235,7 +235,7 @@ static int fl__parse_opts(int argc, char **argv, fl_opts_t *o) {
 
 /* ---- memory of the servers --------------------------------------------- */
 
-static uint64_t fl__rss_kb(pid_t pid) {
+static uint64_t rss_kb(pid_t pid) {
   char path[64], line[256];
   snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
   FILE *f = fopen(path, "r");
@@ -251,13 +251,13 @@ static uint64_t fl__rss_kb(pid_t pid) {
   return kb;
 }
 
-static void fl__sample_rss(uint64_t *out, const fl_opts_t *o) {
+static void sample_rss(uint64_t *out, const fl_opts_t *o) {
   for (size_t i = 0; i < o->nserver_pids; i++)
-    out[i] = fl__rss_kb(o->server_pids[i]);
+    out[i] = rss_kb(o->server_pids[i]);
 }
 
 /* utime + stime of |pid| in clock ticks (/proc/PID/stat fields 14, 15). */
-static uint64_t fl__cpu_ticks(pid_t pid) {
+static uint64_t cpu_ticks(pid_t pid) {
   char path[64], buf[1024];
   snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
   FILE *f = fopen(path, "r");
@@ -276,30 +276,30 @@ static uint64_t fl__cpu_ticks(pid_t pid) {
   return i == 13 ? v[11] + v[12] : 0; /* fields 3.. : utime is 14, stime 15 */
 }
 
-static void fl__sample_cpu(uint64_t *out, const fl_opts_t *o) {
+static void sample_cpu(uint64_t *out, const fl_opts_t *o) {
   for (size_t i = 0; i < o->nserver_pids; i++)
-    out[i] = fl__cpu_ticks(o->server_pids[i]);
+    out[i] = cpu_ticks(o->server_pids[i]);
 }
 
 /* ---- coordinator ----------------------------------------------------------
  */
 
-static void fl__total(const fl_coord_t *co, fl_stats_t *t) {
+static void total(const fl_coord_t *co, fl_stats_t *t) {
   memset(t, 0, sizeof *t);
   fl_hist_init(&t->hist);
   for (unsigned i = 0; i < co->o->procs; i++)
     fl_stats_merge(t, &co->wk[i].last);
 }
 
-static uint64_t fl__errors(const fl_stats_t *t) {
+static uint64_t count_errors(const fl_stats_t *t) {
   return t->setup_failed + t->disconnects + t->chat_errors + t->proto_errors +
          t->unsent;
 }
 
-static void fl__on_progress(uv_timer_t *t) {
+static void on_progress(uv_timer_t *t) {
   fl_coord_t *co = t->data;
   fl_stats_t tot;
-  fl__total(co, &tot);
+  total(co, &tot);
   uint64_t now = fl_now_us();
   double dt = (double)(now - co->prev_us) / 1e6;
   if (dt <= 0)
@@ -317,18 +317,19 @@ static void fl__on_progress(uv_timer_t *t) {
           (double)(now - co->start_us) / 1e6, phase, live, co->o->clients,
           (double)(tot.sent - co->prev_sent) / dt,
           (double)(tot.delivered - co->prev_delivered) / dt,
-          (double)fl_hist_percentile(&tot.hist, 99) / 1000.0, fl__errors(&tot));
+          (double)fl_hist_percentile(&tot.hist, 99) / 1000.0,
+          count_errors(&tot));
   co->prev_sent = tot.sent;
   co->prev_delivered = tot.delivered;
   co->prev_us = now;
 }
 
-static void fl__on_rss(uv_timer_t *t) {
+static void on_rss(uv_timer_t *t) {
   fl_coord_t *co = t->data;
-  fl__sample_rss(co->rss_held, co->o);
+  sample_rss(co->rss_held, co->o);
 }
 
-static void fl__go(fl_coord_t *co) {
+static void send_go(fl_coord_t *co) {
   const fl_opts_t *o = co->o;
   fl_go_t go;
   uint64_t now = fl_now_us();
@@ -343,37 +344,37 @@ static void fl__go(fl_coord_t *co) {
                  sizeof(uint32_t) * o->rooms);
   if (o->nserver_pids > 0) {
     /* connections are all up now; sample again near the end of the hold */
-    fl__sample_rss(co->rss_held, o);
+    sample_rss(co->rss_held, o);
     if (o->mode != FL_MODE_HANDSHAKE)
-      fl__sample_cpu(co->cpu_start, o);
+      sample_cpu(co->cpu_start, o);
     uint64_t ms = (go.end_us - now) / 1000;
-    uv_timer_start(&co->rss_timer, fl__on_rss, ms > 500 ? ms - 500 : 0, 0);
+    uv_timer_start(&co->rss_timer, on_rss, ms > 500 ? ms - 500 : 0, 0);
   }
 }
 
-static void fl__coord_closed(uv_handle_t *h) {
+static void coord_closed(uv_handle_t *h) {
   fl_coord_t *co = h->data;
   co->handles_closed++;
 }
 
-static void fl__chan_closed(fl_chan_t *ch) {
+static void chan_closed(fl_chan_t *ch) {
   fl_coord_t *co = ch->data;
   co->nclosed++;
   if (co->nclosed == co->o->procs) {
-    uv_close((uv_handle_t *)&co->progress, fl__coord_closed);
-    uv_close((uv_handle_t *)&co->rss_timer, fl__coord_closed);
-    uv_close((uv_handle_t *)&co->sigint, fl__coord_closed);
+    uv_close((uv_handle_t *)&co->progress, coord_closed);
+    uv_close((uv_handle_t *)&co->rss_timer, coord_closed);
+    uv_close((uv_handle_t *)&co->sigint, coord_closed);
   }
 }
 
-static fl_wk_t *fl__wk_of(fl_chan_t *ch) {
+static fl_wk_t *wk_of(fl_chan_t *ch) {
   return (fl_wk_t *)((char *)ch - offsetof(fl_wk_t, chan));
 }
 
-static void fl__coord_rec(fl_chan_t *ch, uint32_t type, const uint8_t *p,
-                          size_t n) {
+static void coord_rec(fl_chan_t *ch, uint32_t type, const uint8_t *p,
+                      size_t n) {
   fl_coord_t *co = ch->data;
-  fl_wk_t *wk = fl__wk_of(ch);
+  fl_wk_t *wk = wk_of(ch);
   if (n < sizeof(fl_stats_t))
     return;
   memcpy(&wk->last, p, sizeof wk->last);
@@ -387,29 +388,29 @@ static void fl__coord_rec(fl_chan_t *ch, uint32_t type, const uint8_t *p,
       co->room_size[r] += v;
     }
     if (co->nready == co->o->procs && !co->stopping)
-      fl__go(co);
+      send_go(co);
   } else if (type == FL_REC_FINAL && !wk->final) {
     wk->final = 1;
     co->nfinal++;
     if (co->nfinal == co->o->procs)
-      fl__sample_cpu(co->cpu_end, co->o);
-    fl_chan_close(ch, fl__chan_closed);
+      sample_cpu(co->cpu_end, co->o);
+    fl_chan_close(ch, chan_closed);
   }
 }
 
-static void fl__coord_eof(fl_chan_t *ch) {
+static void coord_eof(fl_chan_t *ch) {
   fl_coord_t *co = ch->data;
-  fl_wk_t *wk = fl__wk_of(ch);
+  fl_wk_t *wk = wk_of(ch);
   if (!wk->final) {
     fprintf(stderr, "chat-flood: worker %u ended without a result\n",
             (unsigned)(wk - co->wk));
     wk->final = 1;
     co->nfinal++;
   }
-  fl_chan_close(ch, fl__chan_closed);
+  fl_chan_close(ch, chan_closed);
 }
 
-static void fl__on_sigint(uv_signal_t *h, int signum) {
+static void on_sigint(uv_signal_t *h, int signum) {
   fl_coord_t *co = h->data;
   (void)signum;
   if (co->stopping) {
@@ -426,8 +427,8 @@ static void fl__on_sigint(uv_signal_t *h, int signum) {
       fl_chan_send(&co->wk[i].chan, FL_REC_STOP, NULL, 0, NULL, 0);
 }
 
-static int fl__coord_init(fl_coord_t *co, uv_loop_t *loop, const fl_opts_t *o,
-                          fl_wk_t *wk, const int *fds) {
+static int coord_init(fl_coord_t *co, uv_loop_t *loop, const fl_opts_t *o,
+                      fl_wk_t *wk, const int *fds) {
   memset(co, 0, sizeof *co);
   co->loop = loop;
   co->o = o;
@@ -440,14 +441,13 @@ static int fl__coord_init(fl_coord_t *co, uv_loop_t *loop, const fl_opts_t *o,
   if (co->room_size == NULL || co->rss_before == NULL || co->rss_held == NULL ||
       co->cpu_start == NULL || co->cpu_end == NULL)
     return UV_ENOMEM;
-  fl__sample_rss(co->rss_before, o);
-  fl__sample_cpu(co->cpu_start, o); /* handshake mode: the whole run */
+  sample_rss(co->rss_before, o);
+  sample_cpu(co->cpu_start, o); /* handshake mode: the whole run */
   co->start_us = co->prev_us = fl_now_us();
   for (unsigned i = 0; i < o->procs; i++) {
     fl_hist_init(&wk[i].last.hist);
     wk[i].chan.data = co;
-    int rc =
-        fl_chan_open(&wk[i].chan, loop, fds[i], fl__coord_rec, fl__coord_eof);
+    int rc = fl_chan_open(&wk[i].chan, loop, fds[i], coord_rec, coord_eof);
     if (rc)
       return rc;
   }
@@ -455,21 +455,21 @@ static int fl__coord_init(fl_coord_t *co, uv_loop_t *loop, const fl_opts_t *o,
   uv_timer_init(loop, &co->rss_timer);
   uv_signal_init(loop, &co->sigint);
   co->progress.data = co->rss_timer.data = co->sigint.data = co;
-  uv_timer_start(&co->progress, fl__on_progress, 1000, 1000);
-  uv_signal_start(&co->sigint, fl__on_sigint, SIGINT);
+  uv_timer_start(&co->progress, on_progress, 1000, 1000);
+  uv_signal_start(&co->sigint, on_sigint, SIGINT);
   return 0;
 }
 
 /* ---- report ------------------------------------------------------------- */
 
-static double fl__ms(uint64_t us) {
+static double us_to_ms(uint64_t us) {
   return (double)us / 1000.0;
 }
 
-static int fl__report(fl_coord_t *co) {
+static int report(fl_coord_t *co) {
   const fl_opts_t *o = co->o;
   fl_stats_t t;
-  fl__total(co, &t);
+  total(co, &t);
   uint64_t set_up = o->mode == FL_MODE_HANDSHAKE ? t.connected : t.joined;
   uint64_t errors = o->clients > set_up ? o->clients - set_up : 0;
   uint64_t sent = t.sent, expected = t.expected, delivered = t.delivered;
@@ -490,26 +490,26 @@ static int fl__report(fl_coord_t *co) {
   double per_s = duration > 0 ? (double)delivered / duration : 0;
   const fl_hist_t *h = &t.hist;
 
-  fprintf(stderr,
-          "\nchat-flood: %s, %u clients over %zu URL(s), %u rooms, %u "
-          "process(es)\n"
-          "  set up %" PRIu64 ", connect errors %" PRIu64
-          ", disconnects %" PRIu64 ", chat errors %" PRIu64
-          ", protocol errors %" PRIu64 ", unsent %" PRIu64 "\n"
-          "  sent %" PRIu64 ", expected %" PRIu64 ", delivered %" PRIu64
-          ", lost %" PRId64 "\n"
-          "  %.0f %s/s over %.2f s\n"
-          "  latency ms: p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f\n",
-          o->mode == FL_MODE_FLOOD  ? "flood"
-          : o->mode == FL_MODE_IDLE ? "idle"
-                                    : "handshake",
-          o->clients, o->nurls, o->rooms, o->procs, set_up, errors,
-          t.disconnects, t.chat_errors, t.proto_errors, t.unsent, sent,
-          expected, delivered, lost, per_s,
-          o->mode == FL_MODE_HANDSHAKE ? "handshakes" : "deliveries", duration,
-          fl__ms(fl_hist_percentile(h, 50)), fl__ms(fl_hist_percentile(h, 90)),
-          fl__ms(fl_hist_percentile(h, 99)),
-          fl__ms(fl_hist_percentile(h, 99.9)), fl__ms(h->count ? h->max : 0));
+  fprintf(
+      stderr,
+      "\nchat-flood: %s, %u clients over %zu URL(s), %u rooms, %u "
+      "process(es)\n"
+      "  set up %" PRIu64 ", connect errors %" PRIu64 ", disconnects %" PRIu64
+      ", chat errors %" PRIu64 ", protocol errors %" PRIu64 ", unsent %" PRIu64
+      "\n"
+      "  sent %" PRIu64 ", expected %" PRIu64 ", delivered %" PRIu64
+      ", lost %" PRId64 "\n"
+      "  %.0f %s/s over %.2f s\n"
+      "  latency ms: p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f\n",
+      o->mode == FL_MODE_FLOOD  ? "flood"
+      : o->mode == FL_MODE_IDLE ? "idle"
+                                : "handshake",
+      o->clients, o->nurls, o->rooms, o->procs, set_up, errors, t.disconnects,
+      t.chat_errors, t.proto_errors, t.unsent, sent, expected, delivered, lost,
+      per_s, o->mode == FL_MODE_HANDSHAKE ? "handshakes" : "deliveries",
+      duration, us_to_ms(fl_hist_percentile(h, 50)),
+      us_to_ms(fl_hist_percentile(h, 90)), us_to_ms(fl_hist_percentile(h, 99)),
+      us_to_ms(fl_hist_percentile(h, 99.9)), us_to_ms(h->count ? h->max : 0));
   if (o->nserver_pids > 0) {
     double tick = (double)sysconf(_SC_CLK_TCK);
     if (o->json)
@@ -533,16 +533,17 @@ static int fl__report(fl_coord_t *co) {
       printf("]}\n");
   }
   if (o->json) {
-    printf("{\"clients_connected\":%" PRIu64 ",\"connect_errors\":%" PRIu64
-           ",\"sent\":%" PRIu64 ",\"expected\":%" PRIu64
-           ",\"delivered\":%" PRIu64 ",\"lost\":%" PRId64
-           ",\"delivered_per_s\":%.1f,\"duration_s\":%.3f,"
-           "\"latency_ms\":{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,"
-           "\"p999\":%.3f,\"max\":%.3f}}\n",
-           set_up, errors, sent, expected, delivered, lost, per_s, duration,
-           fl__ms(fl_hist_percentile(h, 50)), fl__ms(fl_hist_percentile(h, 90)),
-           fl__ms(fl_hist_percentile(h, 99)),
-           fl__ms(fl_hist_percentile(h, 99.9)), fl__ms(h->count ? h->max : 0));
+    printf(
+        "{\"clients_connected\":%" PRIu64 ",\"connect_errors\":%" PRIu64
+        ",\"sent\":%" PRIu64 ",\"expected\":%" PRIu64 ",\"delivered\":%" PRIu64
+        ",\"lost\":%" PRId64 ",\"delivered_per_s\":%.1f,\"duration_s\":%.3f,"
+        "\"latency_ms\":{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,"
+        "\"p999\":%.3f,\"max\":%.3f}}\n",
+        set_up, errors, sent, expected, delivered, lost, per_s, duration,
+        us_to_ms(fl_hist_percentile(h, 50)),
+        us_to_ms(fl_hist_percentile(h, 90)),
+        us_to_ms(fl_hist_percentile(h, 99)),
+        us_to_ms(fl_hist_percentile(h, 99.9)), us_to_ms(h->count ? h->max : 0));
     fflush(stdout);
   }
   return set_up > 0 ? 0 : 2;
@@ -553,8 +554,8 @@ static int fl__report(fl_coord_t *co) {
 
 int main(int argc, char **argv) {
   static fl_opts_t o; /* read-only after parsing; shared with forked workers */
-  if (fl__parse_opts(argc, argv, &o) != 0) {
-    fl__usage(stderr);
+  if (parse_opts(argc, argv, &o) != 0) {
+    usage(stderr);
     return 1;
   }
   if (getrandom(&o.tag, sizeof o.tag, 0) != sizeof o.tag)
@@ -581,8 +582,7 @@ int main(int argc, char **argv) {
   int rc;
   if (o.procs == 1) {
     /* One process: coordinator and worker share the loop. */
-    if (uv_loop_init(&loop) != 0 ||
-        fl__coord_init(&co, &loop, &o, wk, fds) != 0)
+    if (uv_loop_init(&loop) != 0 || coord_init(&co, &loop, &o, wk, fds) != 0)
       return 1;
     fl_worker_run(&loop, &o, 0, child_fds[0]);
   } else {
@@ -613,8 +613,7 @@ int main(int argc, char **argv) {
     }
     for (unsigned i = 0; i < o.procs; i++)
       close(child_fds[i]);
-    if (uv_loop_init(&loop) != 0 ||
-        fl__coord_init(&co, &loop, &o, wk, fds) != 0)
+    if (uv_loop_init(&loop) != 0 || coord_init(&co, &loop, &o, wk, fds) != 0)
       return 1;
     uv_run(&loop, UV_RUN_DEFAULT);
     for (unsigned i = 0; i < o.procs; i++) {
@@ -627,7 +626,7 @@ int main(int argc, char **argv) {
   }
   /* finish anything still closing, then the loop must be empty */
   uv_run(&loop, UV_RUN_DEFAULT);
-  rc = fl__report(&co);
+  rc = report(&co);
   if (uv_loop_close(&loop) != 0)
     fprintf(stderr, "chat-flood: loop not empty at exit\n");
   free(co.room_size);

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static int fl__digit(char c) {
+static int digit(char c) {
   return c >= '0' && c <= '9';
 }
 
@@ -50,9 +50,9 @@ fl_pkt_type_t fl_sio_parse(const char *p, size_t n, fl_pkt_t *out) {
   if (i < n && p[i] == '/')
     return out->type = FL_PKT_OTHER; /* another namespace */
   if (st == '2' || st == '3') {
-    if (i < n && fl__digit(p[i])) {
+    if (i < n && digit(p[i])) {
       int64_t id = 0;
-      while (i < n && fl__digit(p[i]) && id < (INT64_MAX - 9) / 10)
+      while (i < n && digit(p[i]) && id < (INT64_MAX - 9) / 10)
         id = id * 10 + (p[i++] - '0');
       out->ack_id = id;
     }
@@ -94,7 +94,7 @@ fl_pkt_type_t fl_sio_parse(const char *p, size_t n, fl_pkt_t *out) {
 }
 
 /* Finds "key": and returns the index of the value (after blanks), or -1. */
-static long fl__json_value(const char *p, size_t n, const char *key) {
+static long json_value(const char *p, size_t n, const char *key) {
   size_t kl = strlen(key);
   for (size_t i = 0; i + kl + 3 <= n; i++) {
     if (p[i] != '"' || memcmp(p + i + 1, key, kl) != 0 || p[i + 1 + kl] != '"')
@@ -115,7 +115,7 @@ static long fl__json_value(const char *p, size_t n, const char *key) {
 }
 
 int fl_json_int(const char *p, size_t n, const char *key, int64_t *v) {
-  long j = fl__json_value(p, n, key);
+  long j = json_value(p, n, key);
   if (j < 0)
     return -1;
   size_t i = (size_t)j;
@@ -124,10 +124,10 @@ int fl_json_int(const char *p, size_t n, const char *key, int64_t *v) {
     neg = 1;
     i++;
   }
-  if (i >= n || !fl__digit(p[i]))
+  if (i >= n || !digit(p[i]))
     return -1;
   int64_t x = 0;
-  while (i < n && fl__digit(p[i])) {
+  while (i < n && digit(p[i])) {
     if (x > (INT64_MAX - 9) / 10)
       return -1;
     x = x * 10 + (p[i++] - '0');
@@ -138,7 +138,7 @@ int fl_json_int(const char *p, size_t n, const char *key, int64_t *v) {
 
 int fl_json_str(const char *p, size_t n, const char *key, const char **s,
                 size_t *len) {
-  long j = fl__json_value(p, n, key);
+  long j = json_value(p, n, key);
   if (j < 0 || p[j] != '"')
     return -1;
   size_t i = (size_t)j + 1, start = i;
@@ -155,7 +155,7 @@ int fl_json_str(const char *p, size_t n, const char *key, const char **s,
 }
 
 int fl_json_true(const char *p, size_t n, const char *key) {
-  long j = fl__json_value(p, n, key);
+  long j = json_value(p, n, key);
   return j >= 0 && (size_t)j + 4 <= n && memcmp(p + j, "true", 4) == 0;
 }
 
@@ -203,7 +203,7 @@ int fl_sio_stamp(const char *p, size_t n, uint32_t tag, uint64_t *sched_us) {
   uint32_t t = 0;
   for (size_t i = 4; i < 12; i++) {
     char c = s[i];
-    int d = fl__digit(c) ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+    int d = digit(c) ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
     if (d < 0)
       return -1;
     t = (t << 4) | (uint32_t)d;
@@ -212,9 +212,9 @@ int fl_sio_stamp(const char *p, size_t n, uint32_t tag, uint64_t *sched_us) {
     return -1;
   uint64_t v = 0;
   size_t i = 13;
-  if (i >= sl || !fl__digit(s[i]))
+  if (i >= sl || !digit(s[i]))
     return -1;
-  while (i < sl && fl__digit(s[i]))
+  while (i < sl && digit(s[i]))
     v = v * 10 + (uint64_t)(s[i++] - '0');
   if (i >= sl || s[i] != ':')
     return -1;

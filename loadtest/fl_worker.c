@@ -127,7 +127,7 @@ void fl_stats_merge(fl_stats_t *d, const fl_stats_t *s) {
   fl_hist_merge(&d->hist, &s->hist);
 }
 
-static uint64_t fl__rand(fl_worker_t *w) {
+static uint64_t rng_next(fl_worker_t *w) {
   /* xorshift64*: masks and keys need to be unpredictable to proxies, not
    * cryptographically strong; seeded from getrandom(). */
   uint64_t x = w->rng;
@@ -138,24 +138,24 @@ static uint64_t fl__rand(fl_worker_t *w) {
   return x * 0x2545F4914F6CDD1DULL;
 }
 
-static int fl__mode_joins(const fl_worker_t *w) {
+static int mode_joins(const fl_worker_t *w) {
   return w->o->mode != FL_MODE_HANDSHAKE;
 }
 
 /* ---- sending ----------------------------------------------------------- */
 
-typedef struct fl__wr {
+typedef struct wr {
   uv_write_t req;
   uint8_t data[];
-} fl__wr_t;
+} wr_t;
 
-static void fl__written(uv_write_t *req, int status) {
+static void written(uv_write_t *req, int status) {
   (void)status;
   free(req);
 }
 
 /* Sends |len| bytes as they are: uv_try_write first, a copy for the rest. */
-static int fl__send_raw(fl_conn_t *c, const uint8_t *p, size_t len) {
+static int send_raw(fl_conn_t *c, const uint8_t *p, size_t len) {
   int n = uv_try_write((uv_stream_t *)&c->tcp,
                        &(uv_buf_t){.base = (char *)p, .len = len}, 1);
   if (n == (int)len)
@@ -163,43 +163,43 @@ static int fl__send_raw(fl_conn_t *c, const uint8_t *p, size_t len) {
   if (n < 0 && n != UV_EAGAIN)
     return n;
   size_t done = n > 0 ? (size_t)n : 0;
-  fl__wr_t *wr = malloc(sizeof *wr + len - done);
+  wr_t *wr = malloc(sizeof *wr + len - done);
   if (wr == NULL)
     return UV_ENOMEM;
   memcpy(wr->data, p + done, len - done);
   uv_buf_t b = uv_buf_init((char *)wr->data, (unsigned)(len - done));
-  int rc = uv_write(&wr->req, (uv_stream_t *)&c->tcp, &b, 1, fl__written);
+  int rc = uv_write(&wr->req, (uv_stream_t *)&c->tcp, &b, 1, written);
   if (rc)
     free(wr);
   return rc;
 }
 
 /* Sends one masked frame. */
-static int fl__send_frame(fl_conn_t *c, int opcode, const void *payload,
-                          size_t len) {
+static int send_frame(fl_conn_t *c, int opcode, const void *payload,
+                      size_t len) {
   fl_worker_t *w = c->w;
   size_t need = FL_WS_MAX_HEADER + len;
   uint8_t stackbuf[512];
   uint8_t *buf = need <= sizeof stackbuf ? stackbuf : malloc(need);
   if (buf == NULL)
     return UV_ENOMEM;
-  uint64_t r = fl__rand(w);
+  uint64_t r = rng_next(w);
   uint8_t mask[4] = {(uint8_t)r, (uint8_t)(r >> 8), (uint8_t)(r >> 16),
                      (uint8_t)(r >> 24)};
   size_t fl = fl_ws_encode(buf, opcode, payload, len, mask);
-  int rc = fl__send_raw(c, buf, fl);
+  int rc = send_raw(c, buf, fl);
   if (buf != stackbuf)
     free(buf);
   return rc;
 }
 
-static int fl__send_text(fl_conn_t *c, const char *s, size_t len) {
-  return fl__send_frame(c, FL_WS_TEXT, s, len);
+static int send_text(fl_conn_t *c, const char *s, size_t len) {
+  return send_frame(c, FL_WS_TEXT, s, len);
 }
 
 /* ---- connection life --------------------------------------------------- */
 
-static void fl__conn_closed(uv_handle_t *h) {
+static void conn_closed(uv_handle_t *h) {
   fl_conn_t *c = h->data;
   free(c->hbuf);
   c->hbuf = NULL;
@@ -211,7 +211,7 @@ static void fl__conn_closed(uv_handle_t *h) {
 }
 
 /* Marks |c| set up (or failed) for the setup accounting. */
-static void fl__settle(fl_conn_t *c, int ok) {
+static void settle(fl_conn_t *c, int ok) {
   fl_worker_t *w = c->w;
   if (c->state <= FL_C_JOIN && c->state >= FL_C_TCP)
     w->inflight--;
@@ -225,7 +225,7 @@ static void fl__settle(fl_conn_t *c, int ok) {
 }
 
 /* Closes |c|. |failed|: an error (counted), not our own shutdown. */
-static void fl__conn_close(fl_conn_t *c, int failed) {
+static void conn_close(fl_conn_t *c, int failed) {
   fl_worker_t *w = c->w;
   if (failed && w->debug)
     fprintf(stderr, "chat-flood: client %u failed in state %d\n", c->gi,
@@ -233,11 +233,11 @@ static void fl__conn_close(fl_conn_t *c, int failed) {
   if (c->state == FL_C_DEAD && !c->handle_open)
     return;
   if (c->state >= FL_C_TCP && c->state < FL_C_READY) {
-    fl__settle(c, 0);
+    settle(c, 0);
   } else if (c->state == FL_C_READY) {
     if (failed)
       w->st.disconnects++;
-    if (fl__mode_joins(w)) {
+    if (mode_joins(w)) {
       if (w->room_local[c->room] > 0)
         w->room_local[c->room]--;
       /* Membership changes are known for local clients only. */
@@ -248,14 +248,14 @@ static void fl__conn_close(fl_conn_t *c, int failed) {
   }
   c->state = FL_C_DEAD;
   if (c->handle_open && !uv_is_closing((uv_handle_t *)&c->tcp))
-    uv_close((uv_handle_t *)&c->tcp, fl__conn_closed);
+    uv_close((uv_handle_t *)&c->tcp, conn_closed);
 }
 
-static void fl__on_connect(uv_connect_t *req, int status);
-static void fl__alloc(uv_handle_t *h, size_t hint, uv_buf_t *b);
-static void fl__on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
+static void on_connect(uv_connect_t *req, int status);
+static void alloc(uv_handle_t *h, size_t hint, uv_buf_t *b);
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
 
-static void fl__conn_start(fl_worker_t *w, fl_conn_t *c) {
+static void conn_start(fl_worker_t *w, fl_conn_t *c) {
   const fl_opts_t *o = w->o;
   c->t_start = fl_now_us();
   c->state = FL_C_TCP;
@@ -263,7 +263,7 @@ static void fl__conn_start(fl_worker_t *w, fl_conn_t *c) {
   w->st.started++;
   int rc = uv_tcp_init_ex(w->loop, &c->tcp, AF_INET);
   if (rc) {
-    fl__settle(c, 0);
+    settle(c, 0);
     return;
   }
   c->tcp.data = c;
@@ -282,30 +282,30 @@ static void fl__conn_start(fl_worker_t *w, fl_conn_t *c) {
     sa.sin_family = AF_INET;
     sa.sin_addr = o->src[c->gi % o->nsrc];
     if (uv_tcp_bind(&c->tcp, (const struct sockaddr *)&sa, 0) != 0) {
-      fl__conn_close(c, 1);
+      conn_close(c, 1);
       return;
     }
   }
   const fl_url_t *u = &o->urls[c->gi % o->nurls];
   c->creq.data = c;
   if (uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&u->addr,
-                     fl__on_connect) != 0)
-    fl__conn_close(c, 1);
+                     on_connect) != 0)
+    conn_close(c, 1);
 }
 
-static void fl__on_connect(uv_connect_t *req, int status) {
+static void on_connect(uv_connect_t *req, int status) {
   fl_conn_t *c = req->data;
   fl_worker_t *w = c->w;
   if (status < 0 || c->state != FL_C_TCP) {
     if (w->debug)
       fprintf(stderr, "chat-flood: client %u: connect: %s\n", c->gi,
               uv_strerror(status));
-    fl__conn_close(c, 1);
+    conn_close(c, 1);
     return;
   }
   uint8_t raw[16];
   for (int i = 0; i < 16; i += 8) {
-    uint64_t r = fl__rand(w);
+    uint64_t r = rng_next(w);
     memcpy(raw + i, &r, 8);
   }
   fl_ws_base64(raw, 16, c->key);
@@ -314,21 +314,21 @@ static void fl__on_connect(uv_connect_t *req, int status) {
   size_t n =
       fl_ws_request(req_buf, sizeof req_buf, u->hostport, u->path, c->key);
   c->state = FL_C_UPGRADE;
-  if (n == 0 || fl__send_raw(c, (const uint8_t *)req_buf, n) != 0 ||
-      uv_read_start((uv_stream_t *)&c->tcp, fl__alloc, fl__on_read) != 0)
-    fl__conn_close(c, 1);
+  if (n == 0 || send_raw(c, (const uint8_t *)req_buf, n) != 0 ||
+      uv_read_start((uv_stream_t *)&c->tcp, alloc, on_read) != 0)
+    conn_close(c, 1);
 }
 
 /* ---- receiving --------------------------------------------------------- */
 
-static void fl__alloc(uv_handle_t *h, size_t hint, uv_buf_t *b) {
+static void alloc(uv_handle_t *h, size_t hint, uv_buf_t *b) {
   fl_conn_t *c = h->data;
   (void)hint;
   /* One buffer per worker: every read is parsed before the next one. */
   *b = uv_buf_init((char *)c->w->rbuf, sizeof c->w->rbuf);
 }
 
-static int fl__ws_begin(void *u, int opcode) {
+static int ws_begin(void *u, int opcode) {
   fl_conn_t *c = u;
   c->mop = (uint8_t)opcode;
   c->mlen = 0;
@@ -336,7 +336,7 @@ static int fl__ws_begin(void *u, int opcode) {
   return 0;
 }
 
-static int fl__ws_data(void *u, const uint8_t *p, size_t n) {
+static int ws_data(void *u, const uint8_t *p, size_t n) {
   fl_conn_t *c = u;
   size_t keep = c->w->keep;
   if (c->mlen >= keep) {
@@ -365,17 +365,17 @@ static int fl__ws_data(void *u, const uint8_t *p, size_t n) {
   return 0;
 }
 
-static void fl__ready_conn(fl_conn_t *c) {
+static void ready_conn(fl_conn_t *c) {
   fl_worker_t *w = c->w;
-  fl__settle(c, 1);
-  if (fl__mode_joins(w)) {
+  settle(c, 1);
+  if (mode_joins(w)) {
     w->st.joined++;
     w->room_local[c->room]++;
   }
 }
 
 /* Handles one Engine.IO packet. Returns non-zero if |c| was closed. */
-static int fl__packet(fl_conn_t *c, const char *p, size_t n, int truncated) {
+static int packet(fl_conn_t *c, const char *p, size_t n, int truncated) {
   fl_worker_t *w = c->w;
   fl_pkt_t pkt;
   fl_sio_parse(p, n, &pkt);
@@ -384,23 +384,23 @@ static int fl__packet(fl_conn_t *c, const char *p, size_t n, int truncated) {
     if (c->state != FL_C_OPEN)
       break;
     c->state = FL_C_SIO;
-    if (fl__send_text(c, "40", 2) != 0)
+    if (send_text(c, "40", 2) != 0)
       goto fail;
     return 0;
   case FL_PKT_PING:
-    if (fl__send_text(c, "3", 1) != 0)
+    if (send_text(c, "3", 1) != 0)
       goto fail;
     return 0;
   case FL_PKT_CONNECT:
     if (c->state != FL_C_SIO)
       break;
     w->st.connected++;
-    if (!fl__mode_joins(w)) {
+    if (!mode_joins(w)) {
       uint64_t now = fl_now_us();
       fl_hist_record(&w->st.hist, now - c->t_start);
       if (now > w->st.last_us)
         w->st.last_us = now;
-      fl__ready_conn(c);
+      ready_conn(c);
       return 0;
     }
     {
@@ -410,14 +410,14 @@ static int fl__packet(fl_conn_t *c, const char *p, size_t n, int truncated) {
       snprintf(user, sizeof user, "u%" PRIu32, c->gi);
       size_t len = fl_sio_create(w->sbuf, w->sbuf_cap, 1, room, user);
       c->state = FL_C_JOIN;
-      if (len == 0 || fl__send_text(c, w->sbuf, len) != 0)
+      if (len == 0 || send_text(c, w->sbuf, len) != 0)
         goto fail;
     }
     return 0;
   case FL_PKT_ACK:
     if (c->state == FL_C_JOIN && pkt.ack_id == 1) {
       if (!truncated && fl_json_true(pkt.data, pkt.data_len, "ok")) {
-        fl__ready_conn(c);
+        ready_conn(c);
         return 0;
       }
       w->st.chat_errors++;
@@ -451,41 +451,40 @@ static int fl__packet(fl_conn_t *c, const char *p, size_t n, int truncated) {
   }
   return 0;
 fail:
-  fl__conn_close(c, 1);
+  conn_close(c, 1);
   return 1;
 }
 
-static int fl__ws_end(void *u) {
+static int ws_end(void *u) {
   fl_conn_t *c = u;
   c->w->st.frames_in++;
   if (c->mop != FL_WS_TEXT)
     return 0; /* binary: not part of this protocol subset */
-  return fl__packet(c, c->msg, c->mlen, c->mtrunc);
+  return packet(c, c->msg, c->mlen, c->mtrunc);
 }
 
-static int fl__ws_control(void *u, int opcode, const uint8_t *p, size_t n) {
+static int ws_control(void *u, int opcode, const uint8_t *p, size_t n) {
   fl_conn_t *c = u;
   if (opcode == FL_WS_PING)
-    return fl__send_frame(c, FL_WS_PONG, p, n) != 0;
+    return send_frame(c, FL_WS_PONG, p, n) != 0;
   if (opcode == FL_WS_CLOSE) {
     /* echo the status code, then drop the connection */
-    fl__send_frame(c, FL_WS_CLOSE, p, n >= 2 ? 2 : 0);
-    fl__conn_close(c, 1);
+    send_frame(c, FL_WS_CLOSE, p, n >= 2 ? 2 : 0);
+    conn_close(c, 1);
     return 1;
   }
   return 0;
 }
 
-static const fl_ws_callbacks_t fl__ws_cb = {fl__ws_begin, fl__ws_data,
-                                            fl__ws_end, fl__ws_control};
+static const fl_ws_callbacks_t ws_cb = {ws_begin, ws_data, ws_end, ws_control};
 
-static void fl__on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b) {
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b) {
   fl_conn_t *c = s->data;
   fl_worker_t *w = c->w;
   if (nread == 0)
     return;
   if (nread < 0) {
-    fl__conn_close(c, 1);
+    conn_close(c, 1);
     return;
   }
   w->last_rx_us = fl_now_us();
@@ -494,7 +493,7 @@ static void fl__on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b) {
   if (c->state == FL_C_UPGRADE) {
     char *nh = realloc(c->hbuf, c->hlen + n);
     if (nh == NULL) {
-      fl__conn_close(c, 1);
+      conn_close(c, 1);
       return;
     }
     c->hbuf = nh;
@@ -504,7 +503,7 @@ static void fl__on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b) {
     if (head == 0)
       return;
     if (head < 0) {
-      fl__conn_close(c, 1);
+      conn_close(c, 1);
       return;
     }
     c->state = FL_C_OPEN;
@@ -513,28 +512,28 @@ static void fl__on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b) {
     char *tmp = c->hbuf;
     c->hbuf = NULL;
     c->hlen = 0;
-    int rc = rest ? fl_ws_dec_feed(&c->dec, (uint8_t *)tmp + head, rest,
-                                   &fl__ws_cb, c)
-                  : 0;
+    int rc =
+        rest ? fl_ws_dec_feed(&c->dec, (uint8_t *)tmp + head, rest, &ws_cb, c)
+             : 0;
     free(tmp);
     if (rc != 0 && rc != FL_WS_ESTOPPED) {
       w->st.proto_errors++;
-      fl__conn_close(c, 1);
+      conn_close(c, 1);
     }
     return;
   }
-  int rc = fl_ws_dec_feed(&c->dec, p, n, &fl__ws_cb, c);
+  int rc = fl_ws_dec_feed(&c->dec, p, n, &ws_cb, c);
   if (rc != 0 && rc != FL_WS_ESTOPPED) {
     w->st.proto_errors++;
-    fl__conn_close(c, 1);
+    conn_close(c, 1);
   }
 }
 
 /* ---- schedule ---------------------------------------------------------- */
 
-static void fl__arm_sender(fl_worker_t *w);
+static void arm_sender(fl_worker_t *w);
 
-static void fl__send_due(uv_timer_t *t) {
+static void send_due(uv_timer_t *t) {
   fl_worker_t *w = t->data;
   if (w->phase != FL_P_RUN)
     return;
@@ -560,18 +559,18 @@ static void fl__send_due(uv_timer_t *t) {
     size_t len = fl_sio_message(w->sbuf, w->sbuf_cap, w->o->tag, sched_us,
                                 seq * w->o->procs + w->id, w->o->payload);
     uint32_t members = w->room_size[c->room];
-    if (len == 0 || fl__send_text(c, w->sbuf, len) != 0) {
+    if (len == 0 || send_text(c, w->sbuf, len) != 0) {
       w->st.unsent++;
-      fl__conn_close(c, 1);
+      conn_close(c, 1);
       continue;
     }
     w->st.sent++;
     w->st.expected += members;
   }
-  fl__arm_sender(w);
+  arm_sender(w);
 }
 
-static void fl__arm_sender(fl_worker_t *w) {
+static void arm_sender(fl_worker_t *w) {
   uint64_t due = fl_sched_next_due(&w->sched);
   if (due == UINT64_MAX) {
     if (w->phase == FL_P_RUN) {
@@ -584,12 +583,12 @@ static void fl__arm_sender(fl_worker_t *w) {
   }
   uint64_t now = fl_now_us();
   uint64_t ms = due > now ? (due - now + 999) / 1000 : 0;
-  uv_timer_start(&w->sender, fl__send_due, ms, 0);
+  uv_timer_start(&w->sender, send_due, ms, 0);
 }
 
 /* ---- coordinator channel ------------------------------------------------ */
 
-static void fl__report(fl_worker_t *w, uint32_t type) {
+static void report(fl_worker_t *w, uint32_t type) {
   if (type == FL_REC_READY)
     fl_chan_send(&w->chan, type, &w->st, sizeof w->st, w->room_local,
                  sizeof(uint32_t) * w->o->rooms);
@@ -597,20 +596,19 @@ static void fl__report(fl_worker_t *w, uint32_t type) {
     fl_chan_send(&w->chan, type, &w->st, sizeof w->st, NULL, 0);
 }
 
-static void fl__finish(fl_worker_t *w) {
+static void finish(fl_worker_t *w) {
   if (w->phase == FL_P_DONE)
     return;
   w->phase = FL_P_DONE;
   uv_timer_stop(&w->sender);
-  fl__report(w, FL_REC_FINAL);
+  report(w, FL_REC_FINAL);
   /* Close the clients now: the FINAL snapshot is taken. The channel stays
    * open until the coordinator has read it and closes its end. */
   for (uint32_t i = 0; i < w->n; i++)
-    fl__conn_close(&w->conns[i], 0);
+    conn_close(&w->conns[i], 0);
 }
 
-static void fl__on_rec(fl_chan_t *ch, uint32_t type, const uint8_t *p,
-                       size_t n) {
+static void on_rec(fl_chan_t *ch, uint32_t type, const uint8_t *p, size_t n) {
   fl_worker_t *w = ch->data;
   if (type == FL_REC_GO && w->phase == FL_P_READY &&
       n == sizeof(fl_go_t) + sizeof(uint32_t) * w->o->rooms) {
@@ -625,7 +623,7 @@ static void fl__on_rec(fl_chan_t *ch, uint32_t type, const uint8_t *p,
       uint64_t t0 = go.t0_us + (uint64_t)(w->id * 1e6 / w->o->rate);
       fl_sched_init(&w->sched, t0, rate, go.end_us);
       w->st.first_us = go.t0_us;
-      fl__arm_sender(w);
+      arm_sender(w);
     } else {
       w->st.first_us = go.t0_us;
     }
@@ -637,32 +635,32 @@ static void fl__on_rec(fl_chan_t *ch, uint32_t type, const uint8_t *p,
       w->phase = FL_P_DRAIN;
       uv_timer_stop(&w->sender);
     } else if (w->phase < FL_P_RUN) {
-      fl__finish(w);
+      finish(w);
     }
   }
 }
 
-static void fl__timer_closed(uv_handle_t *h) {
+static void timer_closed(uv_handle_t *h) {
   fl_worker_t *w = h->data;
   w->timers_open--;
 }
 
-static void fl__on_eof(fl_chan_t *ch) {
+static void on_eof(fl_chan_t *ch) {
   /* The coordinator is done with us (or gone): stop everything. */
   fl_worker_t *w = ch->data;
   if (w->phase != FL_P_DONE) {
     w->phase = FL_P_DONE;
     for (uint32_t i = 0; i < w->n; i++)
-      fl__conn_close(&w->conns[i], 0);
+      conn_close(&w->conns[i], 0);
   }
   fl_chan_close(ch, NULL);
-  uv_close((uv_handle_t *)&w->tick, fl__timer_closed);
-  uv_close((uv_handle_t *)&w->sender, fl__timer_closed);
+  uv_close((uv_handle_t *)&w->tick, timer_closed);
+  uv_close((uv_handle_t *)&w->sender, timer_closed);
 }
 
 /* ---- tick ------------------------------------------------------------- */
 
-static void fl__tick(uv_timer_t *t) {
+static void tick(uv_timer_t *t) {
   fl_worker_t *w = t->data;
   const fl_opts_t *o = w->o;
   uint64_t now = fl_now_us();
@@ -675,35 +673,35 @@ static void fl__tick(uv_timer_t *t) {
       allowed = r < w->n ? (uint32_t)r : w->n;
     }
     while (w->next_start < allowed && w->inflight < FL_MAX_INFLIGHT)
-      fl__conn_start(w, &w->conns[w->next_start++]);
+      conn_start(w, &w->conns[w->next_start++]);
     /* handshakes that take too long fail */
     for (uint32_t i = 0; i < w->next_start; i++) {
       fl_conn_t *c = &w->conns[i];
       if (c->state >= FL_C_TCP && c->state < FL_C_READY &&
           now > c->t_start + FL_SETUP_TIMEOUT_US)
-        fl__conn_close(c, 1);
+        conn_close(c, 1);
     }
     if (w->settled == w->n &&
         (o->mode == FL_MODE_HANDSHAKE || now > w->last_rx_us + FL_QUIET_US)) {
       w->phase = FL_P_READY;
-      fl__report(w, FL_REC_READY);
+      report(w, FL_REC_READY);
     }
   } else if (w->phase == FL_P_RUN && o->mode != FL_MODE_FLOOD) {
     if (now >= w->end_us) {
       if (o->mode == FL_MODE_IDLE)
         w->st.last_us = now;
-      fl__finish(w);
+      finish(w);
     }
   } else if (w->phase == FL_P_DRAIN) {
     /* Late deliveries: stop when quiet for a second or at the deadline. */
     uint64_t last = w->st.last_us > w->end_us ? w->st.last_us : w->end_us;
     if (now >= w->drain_until || now > last + 1000000u ||
         (w->o->drain <= 0 && now >= w->end_us))
-      fl__finish(w);
+      finish(w);
   }
   if (w->phase != FL_P_DONE && now - w->last_progress_us >= 1000000u) {
     w->last_progress_us = now;
-    fl__report(w, FL_REC_PROGRESS);
+    report(w, FL_REC_PROGRESS);
   }
 }
 
@@ -739,14 +737,14 @@ int fl_worker_run(uv_loop_t *loop, const fl_opts_t *o, unsigned id, int fd) {
     c->room = o->rooms ? c->gi % o->rooms : 0;
   }
   w->chan.data = w;
-  if (fl_chan_open(&w->chan, loop, fd, fl__on_rec, fl__on_eof) != 0)
+  if (fl_chan_open(&w->chan, loop, fd, on_rec, on_eof) != 0)
     abort();
   uv_timer_init(loop, &w->tick);
   uv_timer_init(loop, &w->sender);
   w->tick.data = w->sender.data = w;
   w->timers_open = 2;
   w->ramp_t0 = w->last_rx_us = w->last_progress_us = fl_now_us();
-  uv_timer_start(&w->tick, fl__tick, 0, 20);
+  uv_timer_start(&w->tick, tick, 0, 20);
   uv_run(loop, UV_RUN_DEFAULT);
   /* Also returns here in the in-process mode once everything is closed. */
   free(w->conns);

@@ -53,7 +53,7 @@ void fl_ws_dec_init(fl_ws_dec_t *d, uint64_t max_frame) {
 }
 
 /* Header bytes needed so far: 2, then the extended length and mask key. */
-static size_t fl__ws_hneed(const fl_ws_dec_t *d) {
+static size_t ws_hneed(const fl_ws_dec_t *d) {
   if (d->hlen < 2)
     return 2;
   size_t need = 2;
@@ -67,12 +67,12 @@ static size_t fl__ws_hneed(const fl_ws_dec_t *d) {
   return need;
 }
 
-static int fl__ws_is_control(int op) {
+static int ws_is_control(int op) {
   return op >= 0x8;
 }
 
 /* Validates a complete header and starts the frame. */
-static int fl__ws_start(fl_ws_dec_t *d, const fl_ws_callbacks_t *cb, void *u) {
+static int ws_start(fl_ws_dec_t *d, const fl_ws_callbacks_t *cb, void *u) {
   uint8_t b0 = d->hdr[0], b1 = d->hdr[1];
   if (b0 & 0x70)
     return FL_WS_EPROTO; /* RSV bits: no extension was negotiated */
@@ -125,10 +125,10 @@ static int fl__ws_start(fl_ws_dec_t *d, const fl_ws_callbacks_t *cb, void *u) {
 }
 
 /* Finishes the current frame once all its payload has been seen. */
-static int fl__ws_finish(fl_ws_dec_t *d, const fl_ws_callbacks_t *cb, void *u) {
+static int ws_finish(fl_ws_dec_t *d, const fl_ws_callbacks_t *cb, void *u) {
   d->hlen = 0;
   d->in_frame = 0;
-  if (fl__ws_is_control(d->opcode))
+  if (ws_is_control(d->opcode))
     return cb->on_control(u, d->opcode, d->ctl, d->ctl_len) ? FL_WS_ESTOPPED
                                                             : 0;
   if (d->fin) {
@@ -146,19 +146,19 @@ int fl_ws_dec_feed(fl_ws_dec_t *d, const uint8_t *p, size_t n,
       /* collect the header: 2 bytes, then extended length and mask key */
       d->hdr[d->hlen++] = *p++;
       n--;
-      if (d->hlen < fl__ws_hneed(d))
+      if (d->hlen < ws_hneed(d))
         continue;
-      int rc = fl__ws_start(d, cb, u);
+      int rc = ws_start(d, cb, u);
       if (rc)
         return rc;
       d->in_frame = 1;
-      if (d->len == 0 && (rc = fl__ws_finish(d, cb, u)) != 0)
+      if (d->len == 0 && (rc = ws_finish(d, cb, u)) != 0)
         return rc;
       continue;
     }
     uint64_t left = d->len - d->got;
     size_t take = left < (uint64_t)n ? (size_t)left : n;
-    if (fl__ws_is_control(d->opcode)) {
+    if (ws_is_control(d->opcode)) {
       memcpy(d->ctl + d->ctl_len, p, take);
       d->ctl_len = (uint8_t)(d->ctl_len + take);
     } else if (cb->on_data(u, p, take)) {
@@ -168,7 +168,7 @@ int fl_ws_dec_feed(fl_ws_dec_t *d, const uint8_t *p, size_t n,
     p += take;
     n -= take;
     if (d->got == d->len) {
-      int rc = fl__ws_finish(d, cb, u);
+      int rc = ws_finish(d, cb, u);
       if (rc)
         return rc;
     }
@@ -178,17 +178,17 @@ int fl_ws_dec_feed(fl_ws_dec_t *d, const uint8_t *p, size_t n,
 
 /* ---- SHA-1 and base64 (handshake only) --------------------------------- */
 
-static uint32_t fl__rol(uint32_t x, int k) {
+static uint32_t rol(uint32_t x, int k) {
   return (x << k) | (x >> (32 - k));
 }
 
-static void fl__sha1_block(uint32_t st[5], const uint8_t *b) {
+static void sha1_block(uint32_t st[5], const uint8_t *b) {
   uint32_t w[80];
   for (int i = 0; i < 16; i++)
     w[i] = (uint32_t)b[4 * i] << 24 | (uint32_t)b[4 * i + 1] << 16 |
            (uint32_t)b[4 * i + 2] << 8 | b[4 * i + 3];
   for (int i = 16; i < 80; i++)
-    w[i] = fl__rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+    w[i] = rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
   uint32_t a = st[0], bb = st[1], c = st[2], dd = st[3], e = st[4];
   for (int i = 0; i < 80; i++) {
     uint32_t f, k;
@@ -205,10 +205,10 @@ static void fl__sha1_block(uint32_t st[5], const uint8_t *b) {
       f = bb ^ c ^ dd;
       k = 0xCA62C1D6;
     }
-    uint32_t t = fl__rol(a, 5) + f + e + k + w[i];
+    uint32_t t = rol(a, 5) + f + e + k + w[i];
     e = dd;
     dd = c;
-    c = fl__rol(bb, 30);
+    c = rol(bb, 30);
     bb = a;
     a = t;
   }
@@ -224,7 +224,7 @@ void fl_ws_sha1(const void *data, size_t n, uint8_t out[20]) {
   const uint8_t *p = data;
   size_t left = n;
   while (left >= 64) {
-    fl__sha1_block(st, p);
+    sha1_block(st, p);
     p += 64;
     left -= 64;
   }
@@ -236,7 +236,7 @@ void fl_ws_sha1(const void *data, size_t n, uint8_t out[20]) {
   for (int i = 0; i < 8; i++)
     tail[tl - 1 - i] = (uint8_t)(bits >> (8 * i));
   for (size_t off = 0; off < tl; off += 64)
-    fl__sha1_block(st, tail + off);
+    sha1_block(st, tail + off);
   for (int i = 0; i < 5; i++) {
     out[4 * i] = (uint8_t)(st[i] >> 24);
     out[4 * i + 1] = (uint8_t)(st[i] >> 16);
@@ -294,7 +294,7 @@ size_t fl_ws_request(char *out, size_t cap, const char *host, const char *path,
 }
 
 /* Finds |needle| in |p|[0..n). */
-static const char *fl__memmem(const char *p, size_t n, const char *needle) {
+static const char *find_str(const char *p, size_t n, const char *needle) {
   size_t k = strlen(needle);
   for (size_t i = 0; i + k <= n; i++)
     if (memcmp(p + i, needle, k) == 0)
@@ -303,7 +303,7 @@ static const char *fl__memmem(const char *p, size_t n, const char *needle) {
 }
 
 long fl_ws_response(const char *p, size_t n, const char *key) {
-  const char *end = fl__memmem(p, n, "\r\n\r\n");
+  const char *end = find_str(p, n, "\r\n\r\n");
   if (end == NULL)
     return n > 8192 ? -1 : 0;
   size_t head = (size_t)(end - p) + 4;
