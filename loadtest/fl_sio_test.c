@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* fl_sio_test.c: Engine.IO / Socket.IO client parsing with the byte forms
- * of ../shared/notes/socketio-protocol.md, the field scans, and the chat
+ * of docs/protocol.md ("1. Transport"), the field scans, and the chat
  * request encoders (round trip of the message stamp). */
 #include "fl_sio.h"
 #include "gw_test.h"
