@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "gw_adapter.h"
+#include "gw_check.h"
 #include "gw_events.h"
 #include "gw_list.h"
 #include "gw_map.h"
@@ -52,6 +53,7 @@ static void to_room(mem_adapter_t *m, mem_room_t *r, gw_frame_t *f,
     return;
   GW_LIST_FOREACH(it, &r->members) {
     mem_sock_t *s = GW_LIST_DATA(it, mem_sock_t, member_link);
+    GW_CHECK(s->room == r);
     if (s != except)
       deliver(m, s, f);
   }
@@ -66,9 +68,11 @@ static gw_frame_t *encode_userlist(mem_room_t *r) {
     gw_list_t *it;
     GW_LIST_FOREACH(it, &r->members) {
       mem_sock_t *s = GW_LIST_DATA(it, mem_sock_t, member_link);
+      GW_CHECK(i < r->n_members && s->room == r && s->name != NULL);
       names[i] = s->name;
       keys[i++] = s->sid;
     }
+    GW_CHECK(i == r->n_members);
     f = gw_ev_userlist(names, keys, i);
   }
   free(names);
@@ -84,8 +88,10 @@ static void rooms_changed(mem_adapter_t *m) {
   size_t i = 0;
   gw_list_t *it;
   GW_LIST_FOREACH(it, &m->rooms) {
+    GW_CHECK(i < m->n_rooms);
     names[i++] = GW_LIST_DATA(it, mem_room_t, link)->name;
   }
+  GW_CHECK(i == m->n_rooms);
   gw_frame_t *f = gw_ev_roomlist(names, i);
   free(names);
   if (f == NULL)
@@ -97,10 +103,25 @@ static void rooms_changed(mem_adapter_t *m) {
   }
 }
 
+/* room_changed tells the members of |r| about a membership change: the
+ * |notice| (consumed) to all but |except|, then the new userList to all. */
+static void room_changed(mem_adapter_t *m, mem_room_t *r, gw_frame_t *notice,
+                         const mem_sock_t *except) {
+  to_room(m, r, notice, except);
+  gw_frame_unref(notice);
+  gw_frame_t *ul = encode_userlist(r);
+  to_room(m, r, ul, NULL);
+  gw_frame_unref(ul);
+}
+
 static void room_free(mem_adapter_t *m, mem_room_t *r) {
-  gw_map_del(&m->rooms_by_name, r->name);
+  GW_CHECK(r->n_members == 0 && gw_list_empty(&r->members));
+  GW_CHECK(m->n_rooms > 0);
+  mem_room_t *gone = gw_map_del(&m->rooms_by_name, r->name);
+  GW_CHECK(gone == r);
   gw_list_remove(&r->link);
   m->n_rooms--;
+  GW_CHECK(gw_map_len(&m->rooms_by_name) == m->n_rooms);
   free(r->name);
   free(r);
 }
@@ -109,20 +130,18 @@ static void room_free(mem_adapter_t *m, mem_room_t *r) {
  * |keep_room| an emptied room survives (a rename within the same room). */
 static void leave_room(mem_adapter_t *m, mem_sock_t *s, int keep_room) {
   mem_room_t *r = s->room;
-  if (r == NULL)
+  if (r == NULL) {
+    GW_CHECK(s->name == NULL && gw_list_empty(&s->member_link));
     return;
+  }
+  GW_CHECK(s->name != NULL && !gw_list_empty(&s->member_link));
+  GW_CHECK(r->n_members > 0 && m->n_members >= r->n_members);
   gw_list_remove(&s->member_link);
   r->n_members--;
   m->n_members--;
   s->room = NULL;
-  if (r->n_members > 0) {
-    gw_frame_t *notice = gw_ev_notice_left(s->name);
-    to_room(m, r, notice, NULL);
-    gw_frame_unref(notice);
-    gw_frame_t *ul = encode_userlist(r);
-    to_room(m, r, ul, NULL);
-    gw_frame_unref(ul);
-  }
+  if (r->n_members > 0)
+    room_changed(m, r, gw_ev_notice_left(s->name), NULL);
   free(s->name);
   s->name = NULL;
   if (r->n_members == 0 && !keep_room) {
@@ -160,8 +179,10 @@ static void mem_detach(gw_adapter_t *a, const char *sid) {
   mem_sock_t *s = gw_map_del(&m->socks_by_sid, sid);
   if (s == NULL)
     return;
+  GW_CHECK(!gw_list_empty(&s->all_link));
   gw_list_remove(&s->all_link); /* no delivery to it from here on */
   leave_room(m, s, 0);
+  GW_CHECK(s->room == NULL && gw_list_empty(&s->member_link));
   free(s->sid);
   free(s);
 }
@@ -207,6 +228,7 @@ static int mem_join(gw_adapter_t *a, const char *sid, const char *room,
   } else {
     leave_room(m, s, 0);
   }
+  GW_CHECK(s->room == NULL && s->name == NULL);
 
   char *uname = strdup(user);
   int created = 0;
@@ -228,6 +250,7 @@ static int mem_join(gw_adapter_t *a, const char *sid, const char *room,
     gw_list_init(&r->members);
     gw_list_push_back(&m->rooms, &r->link);
     m->n_rooms++;
+    GW_CHECK(gw_map_len(&m->rooms_by_name) == m->n_rooms);
     created = 1;
   }
   s->room = r;
@@ -235,13 +258,9 @@ static int mem_join(gw_adapter_t *a, const char *sid, const char *room,
   gw_list_push_back(&r->members, &s->member_link);
   r->n_members++;
   m->n_members++;
+  GW_CHECK(r->n_members <= m->n_members);
 
-  gw_frame_t *notice = gw_ev_notice_joined(s->name);
-  to_room(m, r, notice, s);
-  gw_frame_unref(notice);
-  gw_frame_t *ul = encode_userlist(r);
-  to_room(m, r, ul, NULL);
-  gw_frame_unref(ul);
+  room_changed(m, r, gw_ev_notice_joined(s->name), s);
   if (created)
     rooms_changed(m);
 done:
@@ -315,6 +334,7 @@ static void mem_close(gw_adapter_t *a, gw_close_fn cb, void *arg) {
     mem_sock_t *s = GW_LIST_DATA(m->socks.next, mem_sock_t, all_link);
     mem_detach(a, s->sid);
   }
+  GW_CHECK(m->n_members == 0 && gw_map_len(&m->socks_by_sid) == 0);
   cb(arg);
 }
 
@@ -324,6 +344,7 @@ static void mem_free(gw_adapter_t *a) {
     mem_sock_t *s = GW_LIST_DATA(m->socks.next, mem_sock_t, all_link);
     mem_detach(a, s->sid);
   }
+  GW_CHECK(m->n_members == 0 && gw_map_len(&m->socks_by_sid) == 0);
   gw_frame_unref(m->roomlist);
   gw_map_close(&m->socks_by_sid);
   gw_map_close(&m->rooms_by_name);

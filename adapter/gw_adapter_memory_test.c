@@ -179,6 +179,54 @@ static void test_messages(void) {
   finish(a);
 }
 
+static void test_rename(void) {
+  gw_adapter_t *a = make(0, 0);
+  GW_ASSERT_OK(gw_adapter_attach(a, "s1", &handles[1]));
+  GW_ASSERT_OK(gw_adapter_attach(a, "s2", &handles[2]));
+  GW_ASSERT_OK(gw_adapter_attach(a, "s3", &handles[3]));
+  GW_ASSERT_OK(join(a, "s1", "r1", "alice"));
+  GW_ASSERT_OK(join(a, "s2", "r1", "bob"));
+  GW_ASSERT_OK(join(a, "s3", "r2", "c"));
+
+  /* Another name in the same room: the leave effects, then the join
+   * effects, in that order; the room and its place stay. */
+  lg.n = 0;
+  GW_ASSERT_OK(join(a, "s1", "r1", "carol"));
+  GW_ASSERT_EQ(lg.n, 5);
+  GW_ASSERT_EQ(lg.who[0], 2);
+  GW_ASSERT_STREQ(lg.what[0], "42[\"notice\",\"alice left the room.\"]");
+  GW_ASSERT_EQ(lg.who[1], 2);
+  GW_ASSERT_STREQ(lg.what[1], "42[\"userList\",[{\"userName\":\"bob\","
+                              "\"key\":\"s2\"}]]");
+  GW_ASSERT_EQ(lg.who[2], 2);
+  GW_ASSERT_STREQ(lg.what[2], "42[\"notice\",\"carol joined the room.\"]");
+  const char *ul = "42[\"userList\",[{\"userName\":\"bob\",\"key\":\"s2\"},"
+                   "{\"userName\":\"carol\",\"key\":\"s1\"}]]";
+  GW_ASSERT_EQ(count(1, ul), 1);
+  GW_ASSERT_EQ(count(2, ul), 1);
+  GW_ASSERT_STREQ(lg.what[4], ul);
+
+  /* Alone in the room: it survives the rename, so no roomList. */
+  lg.n = 0;
+  GW_ASSERT_OK(join(a, "s3", "r2", "d"));
+  GW_ASSERT_EQ(lg.n, 1);
+  GW_ASSERT_EQ(count(3, "42[\"userList\",[{\"userName\":\"d\",\"key\":"
+                        "\"s3\"}]]"),
+               1);
+  gw_adapter_stats_t st;
+  gw_adapter_stats(a, &st);
+  GW_ASSERT_EQ(st.rooms, 2);
+  GW_ASSERT_EQ(st.local_members, 3);
+
+  /* A name taken by another member is refused; the socket stays put. */
+  lg.n = 0;
+  GW_ASSERT_EQ(join(a, "s1", "r1", "bob"), GW_ENAMETAKEN);
+  GW_ASSERT_EQ(lg.n, 0);
+  gw_adapter_stats(a, &st);
+  GW_ASSERT_EQ(st.local_members, 3);
+  finish(a);
+}
+
 static void test_limits(void) {
   gw_adapter_t *a = make(1, 1);
   GW_ASSERT_OK(gw_adapter_attach(a, "s1", &handles[1]));
@@ -196,6 +244,7 @@ GW_TEST_LIST = {
     {"join effects", test_join_effects},
     {"leave and detach", test_leave_and_detach},
     {"messages", test_messages},
+    {"rename in the same room", test_rename},
     {"limits", test_limits},
     {NULL, NULL},
 };
