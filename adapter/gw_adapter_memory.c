@@ -328,8 +328,9 @@ static void mem_stats(gw_adapter_t *a, gw_adapter_stats_t *out) {
 
 static void mem_close(gw_adapter_t *a, gw_close_fn cb, void *arg) {
   mem_adapter_t *m = (mem_adapter_t *)a;
-  /* Sockets still attached leave their rooms; nobody is told: every
-   * local socket is going away with the process. */
+  /* Sockets still attached leave their rooms, with the usual leave
+   * effects for those still attached; every local socket is going away
+   * with the process, so the gateway drops what it is handed. */
   while (!gw_list_empty(&m->socks)) {
     mem_sock_t *s = GW_LIST_DATA(m->socks.next, mem_sock_t, all_link);
     mem_detach(a, s->sid);
