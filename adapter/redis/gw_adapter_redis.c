@@ -14,7 +14,11 @@
  * while this process has members or joins in flight there), gw:n:<node>
  * (DMs, heartbeat echoes). Ownership: the adapter owns sockets (rsock_t),
  * rooms (rroom_t) and requests (rreq_t); a request holds a reference on its
- * socket, so a detached socket lives until its last reply. */
+ * socket, so a detached socket lives until its last reply.
+ *
+ * Every request carries its completion function (rreq_t.done), set where the
+ * request is made and defined next to that code, as hiredis callbacks are:
+ * on_reply runs the steps all replies share, then it. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -77,23 +81,6 @@ enum { S_DOWN, S_CONNECTING, S_SYNCING, S_UP, S_CLOSING, S_CLOSED };
 /* Room channel subscription states. */
 enum { SUB_NONE, SUB_PENDING, SUB_ON, SUB_OFF };
 
-enum {
-  OP_JOIN,
-  OP_LEAVE,
-  OP_EMIT,
-  OP_DM,
-  OP_DETACH,   /* leave on behalf of a detached socket */
-  OP_SYNC,     /* AUTH, SELECT, lobby/node SUBSCRIBE */
-  OP_LOAD,     /* SCRIPT LOAD */
-  OP_ROOM_SUB, /* SUBSCRIBE gw:r:<room> */
-  OP_ROOM_UNSUB,
-  OP_ASSERT,
-  OP_ROOMLIST,
-  OP_HEARTBEAT,
-  OP_REAP,
-  OP_NODE_DOWN
-};
-
 /* Join request phases: waiting for the room subscription, sent, or answered
  * "ok" but its J event not seen yet (keeps the subscription alive). */
 enum { PH_WAIT, PH_SENT, PH_AWAIT_J };
@@ -138,10 +125,22 @@ struct rroom {
   int busy;      /* iterating: do not free */
 };
 
-typedef struct rreq {
+typedef struct rreq rreq_t;
+
+/* rreq_done_fn completes one request: the shared reply path (on_reply) runs
+ * it exactly once per sent request, after the steps every reply shares.
+ * |status| is 0 with |r| set (borrowed for the call; never an error reply:
+ * those arrive as GW_EUNAVAIL), or a negative code with |r| NULL. It owns
+ * |q|: it frees it, or keeps it (a join waiting for its J event). A session
+ * setup request (rreq_t.setup) never sees an error reply: the shared path
+ * ends the session instead. */
+typedef void (*rreq_done_fn)(rreq_t *q, int status, redisReply *r);
+
+struct rreq {
   rad_t *a;
-  int op;
-  int script; /* SC_* or -1 for a plain command */
+  rreq_done_fn done; /* set where the request is made */
+  int script;        /* SC_* or -1 for a plain command */
+  int setup;         /* part of the session setup: an error reply ends it */
   uint64_t gen;
   gw_result_fn cb;
   void *arg;
@@ -155,7 +154,7 @@ typedef struct rreq {
   int argc;
   const char **argv;
   size_t *argvlen;
-} rreq_t;
+};
 
 struct rad {
   gw_adapter_t base;
@@ -314,7 +313,7 @@ static void local_remove(rad_t *a, rsock_t *s) {
 /* ---- requests ------------------------------------------------------------ */
 
 /* req_new copies |n| arguments into one block owned by the request. */
-static rreq_t *req_new(rad_t *a, int op, int script, int n,
+static rreq_t *req_new(rad_t *a, rreq_done_fn done, int script, int n,
                        const char *const *p, const size_t *len) {
   size_t bytes = 0;
   for (int i = 0; i < n; i++)
@@ -324,7 +323,7 @@ static rreq_t *req_new(rad_t *a, int op, int script, int n,
   if (q == NULL)
     return NULL;
   q->a = a;
-  q->op = op;
+  q->done = done;
   q->script = script;
   q->gen = a->gen;
   q->argc = n;
@@ -342,12 +341,12 @@ static rreq_t *req_new(rad_t *a, int op, int script, int n,
   return q;
 }
 
-static rreq_t *req_newv(rad_t *a, int op, int script, int n,
+static rreq_t *req_newv(rad_t *a, rreq_done_fn done, int script, int n,
                         const char *const *p) {
   size_t len[8];
   for (int i = 0; i < n; i++)
     len[i] = strlen(p[i]);
-  return req_new(a, op, script, n, p, len);
+  return req_new(a, done, script, n, p, len);
 }
 
 /* req_complete runs the gateway's callback once and drops the request's
@@ -370,7 +369,39 @@ static void req_free(rreq_t *q) {
   free(q);
 }
 
-static void on_reply(void *arg, int status, redisReply *r);
+/* on_reply is the one reply path of every request: the steps all replies
+ * share (NOSCRIPT retry, error counting, the end of the session on a failed
+ * setup step or a missed deadline), around the request's own q->done. */
+static void on_reply(void *arg, int status, redisReply *r) {
+  rreq_t *q = arg;
+  rad_t *a = q->a;
+
+  if (status == 0 && r->type == REDIS_REPLY_ERROR && q->script >= 0 &&
+      !q->retried && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+    q->retried = 1; /* the script cache was flushed: send the body */
+    if (send_script(q, 1) == 0)
+      return;
+    status = GW_EUNAVAIL;
+  }
+  if (status == 0 && r->type == REDIS_REPLY_ERROR) {
+    rlog(LOG_WARN, "command failed: %.*s", (int)r->len, r->str);
+    a->errors++;
+    if (q->setup) {
+      if (q->gen == a->gen)
+        session_fail(a, "session setup failed");
+      free(q);
+      return;
+    }
+    status = GW_EUNAVAIL;
+  }
+  if (status != 0)
+    a->errors += status == GW_ETIMEDOUT;
+  q->done(q, status, status == 0 ? r : NULL); /* frees or keeps |q| */
+  /* |a| is still there: a close that q->done finished calls back on a later
+   * loop turn, and a closing session ignores session_fail. */
+  if (status == GW_ETIMEDOUT)
+    session_fail(a, "command timed out");
+}
 
 static int send_cmd(rreq_t *q, gw_redis_conn_t *c) {
   return gw_redis_conn_command(c, on_reply, q, q->argc, q->argv, q->argvlen);
@@ -402,9 +433,9 @@ static int send_script(rreq_t *q, int use_eval) {
 }
 
 /* internal sends an upkeep script; failures are repaired by re-asserting. */
-static void internal(rad_t *a, int op, int script, int n, const char *const *p,
-                     uint64_t token) {
-  rreq_t *q = req_newv(a, op, script, n, p);
+static void internal(rad_t *a, rreq_done_fn done, int script, int n,
+                     const char *const *p, uint64_t token) {
+  rreq_t *q = req_newv(a, done, script, n, p);
   if (q == NULL) {
     a->dirty = 1;
     return;
@@ -447,12 +478,19 @@ static void rl_update(rad_t *a, uint64_t ver, const char *p, size_t n) {
 /* ---- room subscriptions -----------------------------------------------------
  */
 
+static void room_sub_done(rreq_t *q, int status, redisReply *reply);
+static void room_unsub_done(rreq_t *q, int status, redisReply *reply);
+
+/* room_sub_send (un)subscribes |r|'s channel: NONE -> PENDING, or ON -> OFF
+ * when |unsub|. Returns 0 or the send error (then |r| is unchanged). */
 static int room_sub_send(rad_t *a, rroom_t *r, int unsub) {
   const char *p[2] = {unsub ? "UNSUBSCRIBE" : "SUBSCRIBE", r->chan};
   size_t len[2] = {strlen(p[0]), r->chanlen};
-  rreq_t *q = req_new(a, unsub ? OP_ROOM_UNSUB : OP_ROOM_SUB, -1, 2, p, len);
+  rreq_t *q =
+      req_new(a, unsub ? room_unsub_done : room_sub_done, -1, 2, p, len);
   if (q == NULL)
     return GW_ENOMEM;
+  q->setup = 1;
   q->room = r;
   int rc = send_cmd(q, a->sub);
   if (rc != 0) {
@@ -517,35 +555,56 @@ static void run_waiters(rad_t *a, rroom_t *r) {
   r->busy--;
 }
 
-static void on_room_sub(rreq_t *q, int status) {
+/* room_sub_ok: whether a (un)subscription reply of this session arrived
+ * well; one of a past session is ignored (its room was reset), a failed one
+ * ends the session. */
+static int room_sub_ok(rreq_t *q, int status) {
   rad_t *a = q->a;
-  rroom_t *r = q->room;
   if (q->gen != a->gen || a->state >= S_CLOSING)
-    return; /* this session is over: the room was reset */
+    return 0; /* this session is over: the room was reset */
   if (status != 0) {
     session_fail(a, status == GW_ETIMEDOUT ? "SUBSCRIBE timed out"
                                            : "SUBSCRIBE failed");
-    return;
+    return 0;
   }
-  if (q->op == OP_ROOM_UNSUB) {
-    r->sub = SUB_NONE;
-    if (room_wanted(r)) {
-      if (room_sub_send(a, r, 0) != 0)
-        session_fail(a, "cannot subscribe");
-    } else {
-      room_free(a, r);
-    }
+  return 1;
+}
+
+static void room_sub_done(rreq_t *q, int status, redisReply *reply) {
+  rad_t *a = q->a;
+  rroom_t *r = q->room;
+  uint64_t gen = q->gen;
+  int ok = room_sub_ok(q, status);
+  (void)reply;
+  free(q);
+  if (!ok)
     return;
-  }
   r->sub = SUB_ON;
   if (r->sync_wait) {
     r->sync_wait = 0;
     sync_step_done(a);
-    if (a->gen != q->gen)
+    if (a->gen != gen)
       return;
   }
   run_waiters(a, r);
   maybe_unsub(r, a);
+}
+
+static void room_unsub_done(rreq_t *q, int status, redisReply *reply) {
+  rad_t *a = q->a;
+  rroom_t *r = q->room;
+  int ok = room_sub_ok(q, status);
+  (void)reply;
+  free(q);
+  if (!ok)
+    return;
+  r->sub = SUB_NONE;
+  if (room_wanted(r)) {
+    if (room_sub_send(a, r, 0) != 0)
+      session_fail(a, "cannot subscribe");
+  } else {
+    room_free(a, r);
+  }
 }
 
 /* ---- session --------------------------------------------------------------
@@ -590,6 +649,66 @@ static int sync_rooms(rad_t *a) {
   return 0;
 }
 
+/* this_sync: whether |q| belongs to the session sync in progress. */
+static int this_sync(const rreq_t *q) {
+  return q->gen == q->a->gen && q->a->state == S_SYNCING;
+}
+
+/* setup marks |q| (or NULL) as a step of the session setup (rreq_t.setup). */
+static rreq_t *setup(rreq_t *q) {
+  if (q != NULL)
+    q->setup = 1;
+  return q;
+}
+
+/* assert_done: the assert script answers the sids whose names someone else
+ * took while Redis had lost them. */
+static void assert_done(rreq_t *q, int status, redisReply *r) {
+  rad_t *a = q->a;
+  int current = this_sync(q);
+  free(q);
+  if (!current)
+    return;
+  if (status != 0 || r->type != REDIS_REPLY_ARRAY) {
+    session_fail(a, "re-assert failed");
+    return;
+  }
+  for (size_t i = 0; i < r->elements; i++) {
+    rsock_t *s = gw_map_get(&a->socks_by_sid, r->element[i]->str);
+    if (s == NULL)
+      continue;
+    /* Someone took the name while Redis had lost it: the socket is no
+     * longer in that room (the gateway learns it on its next request). */
+    rlog(LOG_WARN, "lost the name \"%s\" in \"%s\" on re-assert", s->acked_name,
+         s->acked_room);
+    rroom_t *old = s->room;
+    local_remove(a, s);
+    set_acked(s, NULL, NULL);
+    if (old != NULL)
+      maybe_unsub(old, a);
+  }
+  sync_step_done(a);
+}
+
+static void roomlist_done(rreq_t *q, int status, redisReply *r) {
+  rad_t *a = q->a;
+  int current = this_sync(q);
+  free(q);
+  if (!current)
+    return;
+  if (status != 0) {
+    session_fail(a, "re-assert failed");
+  } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
+    rl_update(a, strtoull(r->element[0]->str, NULL, 10), r->element[1]->str,
+              r->element[1]->len);
+    sync_step_done(a);
+  } else {
+    session_fail(a, "bad roomList reply");
+  }
+}
+
+/* sync_phase2 re-asserts every acked membership (with its order keys) and
+ * fetches the roomList newer than the one known. */
 static void sync_phase2(rad_t *a) {
   char ttl[24], known[24];
   snprintf(ttl, sizeof(ttl), "%llu",
@@ -625,9 +744,9 @@ static void sync_phase2(rad_t *a) {
     }
     for (i = 0; i < n; i++)
       len[i] = strlen(p[i]);
-    q = req_new(a, OP_ASSERT, SC_ASSERT, (int)n, p, len);
+    q = setup(req_new(a, assert_done, SC_ASSERT, (int)n, p, len));
     const char *rl[1] = {known};
-    q2 = req_newv(a, OP_ROOMLIST, SC_ROOMLIST, 1, rl);
+    q2 = setup(req_newv(a, roomlist_done, SC_ROOMLIST, 1, rl));
   }
   free(p);
   free(len);
@@ -655,9 +774,37 @@ static void sync_step_done(rad_t *a) {
     go_up(a);
 }
 
-static void sync_send(rad_t *a, gw_redis_conn_t *c, int op, int script, int n,
+/* sync_done completes a phase 1 step: AUTH, SELECT or SUBSCRIBE. */
+static void sync_done(rreq_t *q, int status, redisReply *r) {
+  rad_t *a = q->a;
+  (void)r;
+  if (this_sync(q)) {
+    if (status != 0)
+      session_fail(a, "session setup failed");
+    else
+      sync_step_done(a);
+  }
+  free(q);
+}
+
+/* load_done completes a SCRIPT LOAD: the SHA1 of script q->script. */
+static void load_done(rreq_t *q, int status, redisReply *r) {
+  rad_t *a = q->a;
+  if (this_sync(q)) {
+    if (status != 0) {
+      session_fail(a, "session setup failed");
+    } else {
+      if (r->type == REDIS_REPLY_STRING && r->len < sizeof(a->sha[0]))
+        memcpy(a->sha[q->script], r->str, r->len + 1);
+      sync_step_done(a);
+    }
+  }
+  free(q);
+}
+
+static void sync_send(rad_t *a, gw_redis_conn_t *c, int n,
                       const char *const *p) {
-  rreq_t *q = req_newv(a, op, script, n, p);
+  rreq_t *q = setup(req_newv(a, sync_done, -1, n, p));
   if (q == NULL || send_cmd(q, c) != 0) {
     free(q);
     a->sync_left = 0;
@@ -679,22 +826,23 @@ static void sync_start(rad_t *a) {
     if (a->url.has_password) {
       const char *p[3] = {"AUTH", a->url.user, a->url.password};
       if (a->url.has_user)
-        sync_send(a, conns[i], OP_SYNC, -1, 3, p);
+        sync_send(a, conns[i], 3, p);
       else {
         const char *p2[2] = {"AUTH", a->url.password};
-        sync_send(a, conns[i], OP_SYNC, -1, 2, p2);
+        sync_send(a, conns[i], 2, p2);
       }
     }
     if (a->url.db != 0 && a->gen == gen) {
       char db[16];
       snprintf(db, sizeof(db), "%d", a->url.db);
       const char *p[2] = {"SELECT", db};
-      sync_send(a, conns[i], OP_SYNC, -1, 2, p);
+      sync_send(a, conns[i], 2, p);
     }
   }
   for (int i = 0; i < SC__COUNT && a->gen == gen; i++) {
+    /* q->script names the script loaded: load_done files its SHA1. */
     const char *p[3] = {"SCRIPT", "LOAD", script_src[i]};
-    rreq_t *q = req_newv(a, OP_LOAD, i, 3, p);
+    rreq_t *q = setup(req_newv(a, load_done, i, 3, p));
     if (q == NULL || send_cmd(q, a->cmd) != 0) {
       free(q);
       session_fail(a, "cannot load scripts");
@@ -705,10 +853,10 @@ static void sync_start(rad_t *a) {
   if (a->gen != gen)
     return;
   const char *lobby[2] = {"SUBSCRIBE", "gw:lobby"};
-  sync_send(a, a->sub, OP_SYNC, -1, 2, lobby);
+  sync_send(a, a->sub, 2, lobby);
   const char *mine[2] = {"SUBSCRIBE", a->node_chan};
   if (a->gen == gen)
-    sync_send(a, a->sub, OP_SYNC, -1, 2, mine);
+    sync_send(a, a->sub, 2, mine);
   if (a->gen == gen && sync_rooms(a) != 0)
     session_fail(a, "cannot subscribe rooms");
   if (a->gen == gen)
@@ -896,214 +1044,6 @@ static void on_sub_state(void *arg, int status) {
   on_conn_state(a, &a->sub_up, status);
 }
 
-/* ---- replies --------------------------------------------------------------
- */
-
-static int join_status(const redisReply *r) {
-  if (reply_is(r, "ok") || reply_is(r, "noop"))
-    return 0;
-  if (reply_is(r, "name_taken"))
-    return GW_ENAMETAKEN;
-  if (reply_is(r, "room_limit"))
-    return GW_EROOMLIMIT;
-  if (reply_is(r, "room_full"))
-    return GW_EROOMFULL;
-  return GW_EUNAVAIL;
-}
-
-static void on_join_reply(rreq_t *q, int status, redisReply *r) {
-  rad_t *a = q->a;
-  rroom_t *room = q->room;
-  int st = status != 0 ? status : join_status(r);
-  int published = status == 0 && reply_is(r, "ok");
-  if (st == 0 && q->s != NULL && q->s->attached) {
-    set_acked(q->s, q->argv[1], q->argv[2]);
-    if (q->s->acked_room == NULL)
-      st = GW_ENOMEM; /* Redis has it; the next re-assert removes it */
-  }
-  gw_list_remove(&q->link);
-  if (st == 0 && published && !q->j_seen && q->gen == a->gen &&
-      a->state <= S_UP) {
-    /* Keep the room subscribed until our own J event arrives. */
-    q->phase = PH_AWAIT_J;
-    gw_list_push_back(&room->joins, &q->link);
-    room->busy++;
-    req_complete(q, st);
-    room->busy--;
-  } else {
-    room->busy++;
-    req_complete(q, st);
-    room->busy--;
-    free(q);
-  }
-  maybe_unsub(room, a);
-}
-
-static void on_assert_reply(rad_t *a, redisReply *r) {
-  if (r->type != REDIS_REPLY_ARRAY) {
-    session_fail(a, "re-assert failed");
-    return;
-  }
-  for (size_t i = 0; i < r->elements; i++) {
-    rsock_t *s = gw_map_get(&a->socks_by_sid, r->element[i]->str);
-    if (s == NULL)
-      continue;
-    /* Someone took the name while Redis had lost it: the socket is no
-     * longer in that room (the gateway learns it on its next request). */
-    rlog(LOG_WARN, "lost the name \"%s\" in \"%s\" on re-assert", s->acked_name,
-         s->acked_room);
-    rroom_t *old = s->room;
-    local_remove(a, s);
-    set_acked(s, NULL, NULL);
-    if (old != NULL)
-      maybe_unsub(old, a);
-  }
-  sync_step_done(a);
-}
-
-static void on_reply(void *arg, int status, redisReply *r) {
-  rreq_t *q = arg;
-  rad_t *a = q->a;
-
-  if (status == 0 && r->type == REDIS_REPLY_ERROR && q->script >= 0 &&
-      !q->retried && strncmp(r->str, "NOSCRIPT", 8) == 0) {
-    q->retried = 1; /* the script cache was flushed: send the body */
-    if (send_script(q, 1) == 0)
-      return;
-    status = GW_EUNAVAIL;
-  }
-  if (status == 0 && r->type == REDIS_REPLY_ERROR) {
-    rlog(LOG_WARN, "command failed: %.*s", (int)r->len, r->str);
-    a->errors++;
-    if (q->op == OP_SYNC || q->op == OP_LOAD || q->op == OP_ASSERT ||
-        q->op == OP_ROOMLIST || q->op == OP_ROOM_SUB ||
-        q->op == OP_ROOM_UNSUB) {
-      if (q->gen == a->gen)
-        session_fail(a, "session setup failed");
-      free(q);
-      return;
-    }
-    status = GW_EUNAVAIL;
-    r = NULL;
-  }
-  if (status != 0)
-    a->errors += status == GW_ETIMEDOUT;
-
-  switch (q->op) {
-  case OP_JOIN:
-    on_join_reply(q, status, r);
-    break;
-  case OP_LEAVE: {
-    int st = status;
-    if (st == 0)
-      st = reply_is(r, "ok")            ? 0
-           : reply_is(r, "not_in_room") ? GW_ENOTINROOM
-                                        : GW_EUNAVAIL;
-    if ((st == 0 || st == GW_ENOTINROOM) && q->s != NULL)
-      set_acked(q->s, NULL, NULL);
-    req_complete(q, st);
-    free(q);
-    break;
-  }
-  case OP_EMIT:
-    req_complete(q, status);
-    free(q);
-    break;
-  case OP_DM: {
-    int st = status;
-    if (st == 0)
-      st = reply_is(r, "ok")               ? 0
-           : reply_is(r, "user_not_found") ? GW_ENOTFOUND
-           : reply_is(r, "not_in_room")    ? GW_ENOTINROOM
-                                           : GW_EUNAVAIL;
-    req_complete(q, st);
-    free(q);
-    break;
-  }
-  case OP_DETACH:
-  case OP_NODE_DOWN:
-    if (status != 0)
-      a->dirty = 1;
-    if (q->op == OP_NODE_DOWN && a->state == S_CLOSING) {
-      free(q);
-      close_finish(a);
-      return;
-    }
-    free(q);
-    break;
-  case OP_SYNC:
-  case OP_LOAD:
-    if (q->gen == a->gen && a->state == S_SYNCING) {
-      if (status != 0) {
-        session_fail(a, "session setup failed");
-      } else {
-        if (q->op == OP_LOAD && r->type == REDIS_REPLY_STRING &&
-            r->len < sizeof(a->sha[0]))
-          memcpy(a->sha[q->script], r->str, r->len + 1);
-        sync_step_done(a);
-      }
-    }
-    free(q);
-    break;
-  case OP_ROOM_SUB:
-  case OP_ROOM_UNSUB:
-    on_room_sub(q, status);
-    free(q);
-    break;
-  case OP_ASSERT:
-  case OP_ROOMLIST:
-    if (q->gen == a->gen && a->state == S_SYNCING) {
-      if (status != 0)
-        session_fail(a, "re-assert failed");
-      else if (q->op == OP_ASSERT)
-        on_assert_reply(a, r);
-      else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
-        rl_update(a, strtoull(r->element[0]->str, NULL, 10), r->element[1]->str,
-                  r->element[1]->len);
-        sync_step_done(a);
-      } else
-        session_fail(a, "bad roomList reply");
-    }
-    free(q);
-    break;
-  case OP_HEARTBEAT:
-    if (status == 0 && r->type == REDIS_REPLY_INTEGER && r->integer == 1 &&
-        q->gen == a->gen) {
-      /* We were reaped (or Redis lost us). Re-assert once the reaper's
-       * leave events, which precede our echo, have been applied. */
-      a->assert_token = q->token;
-    }
-    if (status != 0 && q->gen == a->gen)
-      session_fail(a, "heartbeat failed");
-    free(q);
-    break;
-  case OP_REAP:
-    if (status == 0 && r->type == REDIS_REPLY_ARRAY && r->elements == 3) {
-      long long nodes = r->element[0]->integer;
-      long long socks = r->element[1]->integer;
-      const redisReply *names = r->element[2];
-      if (nodes > 0 || socks > 0) {
-        a->reaped += (uint64_t)nodes;
-        rlog(LOG_WARN, "reaped %lld dead node(s) (%s%s), %lld socket(s)", nodes,
-             names->elements > 0 ? names->element[0]->str : "partly",
-             names->elements > 1 ? ", ..." : "", socks);
-      }
-      if (socks >= REAP_LIMIT && a->state == S_UP) {
-        char lim[16];
-        snprintf(lim, sizeof(lim), "%d", REAP_LIMIT);
-        const char *p[1] = {lim};
-        internal(a, OP_REAP, SC_REAP, 1, p, 0);
-      }
-    }
-    free(q);
-    break;
-  default:
-    free(q);
-  }
-  if (status == GW_ETIMEDOUT)
-    session_fail(a, "command timed out");
-}
-
 /* ---- pub/sub events -------------------------------------------------------
  */
 
@@ -1239,6 +1179,41 @@ static void on_push(void *arg, redisReply *rep) {
 /* ---- heartbeat and reaping --------------------------------------------------
  */
 
+/* heartbeat_done: the script answers 1 when this node was reaped (or Redis
+ * lost it). Re-assert once the reaper's leave events, which precede our
+ * echo, have been applied. */
+static void heartbeat_done(rreq_t *q, int status, redisReply *r) {
+  rad_t *a = q->a;
+  if (status == 0 && r->type == REDIS_REPLY_INTEGER && r->integer == 1 &&
+      q->gen == a->gen)
+    a->assert_token = q->token;
+  if (status != 0 && q->gen == a->gen)
+    session_fail(a, "heartbeat failed");
+  free(q);
+}
+
+static void reap_done(rreq_t *q, int status, redisReply *r) {
+  rad_t *a = q->a;
+  if (status == 0 && r->type == REDIS_REPLY_ARRAY && r->elements == 3) {
+    long long nodes = r->element[0]->integer;
+    long long socks = r->element[1]->integer;
+    const redisReply *names = r->element[2];
+    if (nodes > 0 || socks > 0) {
+      a->reaped += (uint64_t)nodes;
+      rlog(LOG_WARN, "reaped %lld dead node(s) (%s%s), %lld socket(s)", nodes,
+           names->elements > 0 ? names->element[0]->str : "partly",
+           names->elements > 1 ? ", ..." : "", socks);
+    }
+    if (socks >= REAP_LIMIT && a->state == S_UP) {
+      char lim[16];
+      snprintf(lim, sizeof(lim), "%d", REAP_LIMIT);
+      const char *p[1] = {lim};
+      internal(a, reap_done, SC_REAP, 1, p, 0);
+    }
+  }
+  free(q);
+}
+
 static void on_heartbeat(uv_timer_t *t) {
   rad_t *a = t->data;
   if (a->state != S_UP)
@@ -1258,9 +1233,9 @@ static void on_heartbeat(uv_timer_t *t) {
   snprintf(tok, sizeof(tok), "%llu", (unsigned long long)++a->hb_sent);
   snprintf(lim, sizeof(lim), "%d", REAP_LIMIT);
   const char *hb[3] = {a->node, ttl, tok};
-  internal(a, OP_HEARTBEAT, SC_HEARTBEAT, 3, hb, a->hb_sent);
+  internal(a, heartbeat_done, SC_HEARTBEAT, 3, hb, a->hb_sent);
   const char *reap[1] = {lim};
-  internal(a, OP_REAP, SC_REAP, 1, reap, 0);
+  internal(a, reap_done, SC_REAP, 1, reap, 0);
 }
 
 /* ---- ops ------------------------------------------------------------------
@@ -1296,6 +1271,15 @@ static int rad_attach(gw_adapter_t *b, const char *sid, void *handle) {
   return 0;
 }
 
+/* detach_done completes the leave sent for a detached socket: a failure is
+ * repaired by the next re-assert. */
+static void detach_done(rreq_t *q, int status, redisReply *r) {
+  (void)r;
+  if (status != 0)
+    q->a->dirty = 1;
+  free(q);
+}
+
 static void rad_detach(gw_adapter_t *b, const char *sid) {
   rad_t *a = rad_of(b);
   rsock_t *s = gw_map_del(&a->socks_by_sid, sid);
@@ -1312,7 +1296,7 @@ static void rad_detach(gw_adapter_t *b, const char *sid) {
      * runs after it in Redis. When down, the next re-assert cleans up. */
     if (a->state == S_UP || a->state == S_SYNCING) {
       const char *p[1] = {s->sid};
-      internal(a, OP_DETACH, SC_LEAVE, 1, p, 0);
+      internal(a, detach_done, SC_LEAVE, 1, p, 0);
     } else if (a->state < S_CLOSING) {
       a->dirty = 1;
     }
@@ -1350,6 +1334,48 @@ static void req_unbind(rreq_t *q) {
   free(q);
 }
 
+static int join_status(const redisReply *r) {
+  if (reply_is(r, "ok") || reply_is(r, "noop"))
+    return 0;
+  if (reply_is(r, "name_taken"))
+    return GW_ENAMETAKEN;
+  if (reply_is(r, "room_limit"))
+    return GW_EROOMLIMIT;
+  if (reply_is(r, "room_full"))
+    return GW_EROOMFULL;
+  return GW_EUNAVAIL;
+}
+
+/* join_done completes a join (sent by rad_join, or by run_waiters when it
+ * waited for the room's subscription). */
+static void join_done(rreq_t *q, int status, redisReply *r) {
+  rad_t *a = q->a;
+  rroom_t *room = q->room;
+  int st = status != 0 ? status : join_status(r);
+  int published = status == 0 && reply_is(r, "ok");
+  if (st == 0 && q->s != NULL && q->s->attached) {
+    set_acked(q->s, q->argv[1], q->argv[2]);
+    if (q->s->acked_room == NULL)
+      st = GW_ENOMEM; /* Redis has it; the next re-assert removes it */
+  }
+  gw_list_remove(&q->link);
+  if (st == 0 && published && !q->j_seen && q->gen == a->gen &&
+      a->state <= S_UP) {
+    /* Keep the room subscribed until our own J event arrives. */
+    q->phase = PH_AWAIT_J;
+    gw_list_push_back(&room->joins, &q->link);
+    room->busy++;
+    req_complete(q, st);
+    room->busy--;
+  } else {
+    room->busy++;
+    req_complete(q, st);
+    room->busy--;
+    free(q);
+  }
+  maybe_unsub(room, a);
+}
+
 static int rad_join(gw_adapter_t *b, const char *sid, const char *room,
                     const char *user, gw_result_fn cb, void *arg) {
   rad_t *a = rad_of(b);
@@ -1364,7 +1390,7 @@ static int rad_join(gw_adapter_t *b, const char *sid, const char *room,
   snprintf(mr, sizeof(mr), "%zu", a->base.cfg.max_rooms);
   snprintf(mm, sizeof(mm), "%zu", a->base.cfg.max_room_members);
   const char *p[6] = {sid, room, user, a->node, mr, mm};
-  rreq_t *q = req_newv(a, OP_JOIN, SC_JOIN, 6, p);
+  rreq_t *q = req_newv(a, join_done, SC_JOIN, 6, p);
   if (q == NULL) {
     maybe_unsub(r, a);
     return GW_ENOMEM;
@@ -1390,6 +1416,18 @@ static int rad_join(gw_adapter_t *b, const char *sid, const char *room,
   return 0;
 }
 
+static void leave_done(rreq_t *q, int status, redisReply *r) {
+  int st = status;
+  if (st == 0)
+    st = reply_is(r, "ok")            ? 0
+         : reply_is(r, "not_in_room") ? GW_ENOTINROOM
+                                      : GW_EUNAVAIL;
+  if ((st == 0 || st == GW_ENOTINROOM) && q->s != NULL)
+    set_acked(q->s, NULL, NULL);
+  req_complete(q, st);
+  free(q);
+}
+
 static int rad_leave(gw_adapter_t *b, const char *sid, gw_result_fn cb,
                      void *arg) {
   rad_t *a = rad_of(b);
@@ -1398,7 +1436,7 @@ static int rad_leave(gw_adapter_t *b, const char *sid, gw_result_fn cb,
   if (rc != 0)
     return rc;
   const char *p[1] = {sid};
-  rreq_t *q = req_newv(a, OP_LEAVE, SC_LEAVE, 1, p);
+  rreq_t *q = req_newv(a, leave_done, SC_LEAVE, 1, p);
   if (q == NULL)
     return GW_ENOMEM;
   req_bind(q, s, cb, arg);
@@ -1411,6 +1449,12 @@ static int rad_leave(gw_adapter_t *b, const char *sid, gw_result_fn cb,
 
 static int check_room(rsock_t *s, const char *room) {
   return s->acked_room != NULL && strcmp(s->acked_room, room) == 0;
+}
+
+static void emit_done(rreq_t *q, int status, redisReply *r) {
+  (void)r;
+  req_complete(q, status);
+  free(q);
 }
 
 static int rad_emit_room(gw_adapter_t *b, const char *sid, const char *room,
@@ -1435,7 +1479,7 @@ static int rad_emit_room(gw_adapter_t *b, const char *sid, const char *room,
     memcpy(payload + hl, gw_frame_data(f), f->len);
     const char *p[3] = {"PUBLISH", chan, payload};
     size_t len[3] = {7, strlen(chan), (size_t)hl + f->len};
-    q = req_new(a, OP_EMIT, -1, 3, p, len);
+    q = req_new(a, emit_done, -1, 3, p, len);
   }
   free(payload);
   free(chan);
@@ -1447,6 +1491,17 @@ static int rad_emit_room(gw_adapter_t *b, const char *sid, const char *room,
     return GW_EUNAVAIL;
   }
   return 0;
+}
+
+static void dm_done(rreq_t *q, int status, redisReply *r) {
+  int st = status;
+  if (st == 0)
+    st = reply_is(r, "ok")               ? 0
+         : reply_is(r, "user_not_found") ? GW_ENOTFOUND
+         : reply_is(r, "not_in_room")    ? GW_ENOTINROOM
+                                         : GW_EUNAVAIL;
+  req_complete(q, st);
+  free(q);
 }
 
 static int rad_emit_dm(gw_adapter_t *b, const char *sid, const char *room,
@@ -1467,7 +1522,7 @@ static int rad_emit_dm(gw_adapter_t *b, const char *sid, const char *room,
                       a->node, kind, (const char *)gw_frame_data(f)};
   size_t len[6] = {strlen(sid),     strlen(room), strlen(target),
                    strlen(a->node), strlen(kind), f->len};
-  rreq_t *q = req_new(a, OP_DM, SC_DM, 6, p, len);
+  rreq_t *q = req_new(a, dm_done, SC_DM, 6, p, len);
   if (q == NULL)
     return GW_ENOMEM;
   req_bind(q, s, cb, arg);
@@ -1523,6 +1578,17 @@ static void close_finish(rad_t *a) {
   uv_close((uv_handle_t *)&a->retry, on_handle_closed);
 }
 
+/* node_down_done: the close goes on whatever the node_down script did. */
+static void node_down_done(rreq_t *q, int status, redisReply *r) {
+  rad_t *a = q->a;
+  (void)r;
+  if (status != 0)
+    a->dirty = 1;
+  free(q);
+  if (a->state == S_CLOSING)
+    close_finish(a);
+}
+
 static void rad_close(gw_adapter_t *b, gw_close_fn cb, void *arg) {
   rad_t *a = rad_of(b);
   if (a->state >= S_CLOSING)
@@ -1539,7 +1605,7 @@ static void rad_close(gw_adapter_t *b, gw_close_fn cb, void *arg) {
     /* Our members leave with the usual effects; heartbeat and registration
      * go. Bounded by the command deadline like everything else. */
     const char *p[1] = {a->node};
-    rreq_t *q = req_newv(a, OP_NODE_DOWN, SC_NODE_DOWN, 1, p);
+    rreq_t *q = req_newv(a, node_down_done, SC_NODE_DOWN, 1, p);
     if (q != NULL && send_script(q, 0) == 0)
       return;
     free(q);
