@@ -325,6 +325,20 @@ static void req_unbind(rreq_t *q) {
   free(q);
 }
 
+/* req_start binds |q| to |s| and the gateway's callback, then sends it: its
+ * script, or its command on the command link. Returns 0, or GW_EUNAVAIL with
+ * |q| freed and the callback never run. */
+static int req_start(rreq_t *q, rsock_t *s, gw_result_fn cb, void *arg) {
+  req_bind(q, s, cb, arg);
+  int rc = q->script >= 0 ? gw__redis_send_script(q, 0)
+                          : gw__redis_send_cmd(q, q->a->cmd);
+  if (rc != 0) {
+    req_unbind(q);
+    return GW_EUNAVAIL;
+  }
+  return 0;
+}
+
 static int join_status(const redisReply *r) {
   if (reply_is(r, "ok") || reply_is(r, "noop"))
     return 0;
@@ -430,58 +444,72 @@ static int rad_leave(gw_adapter_t *b, const char *sid, gw_result_fn cb,
   rreq_t *q = gw__redis_req_newv(a, leave_done, SC_LEAVE, 1, p);
   if (q == NULL)
     return GW_ENOMEM;
-  req_bind(q, s, cb, arg);
-  if (gw__redis_send_script(q, 0) != 0) {
-    req_unbind(q);
-    return GW_EUNAVAIL;
-  }
-  return 0;
+  return req_start(q, s, cb, arg);
 }
+
+/* An emit: a room message (target NULL) or a DM. All borrowed. */
+typedef struct emit {
+  const char *sid, *room, *target;
+  gw_frame_t *f;
+} emit_t;
+
+/* emit_new_fn returns the request that carries |e| (owned), or NULL. */
+typedef rreq_t *(*emit_new_fn)(rad_t *a, const emit_t *e);
 
 static int check_room(rsock_t *s, const char *room) {
   return s->acked_room != NULL && strcmp(s->acked_room, room) == 0;
 }
 
-static void emit_done(rreq_t *q, int status, redisReply *r) {
+/* emit runs the steps both emits share: admit the sender; refuse one not in
+ * |e->room| through the callback (GW_ENOTINROOM, nothing sent); make the
+ * request with |make|, then bind and send it. */
+static int emit(rad_t *a, const emit_t *e, emit_new_fn make, gw_result_fn cb,
+                void *arg) {
+  rsock_t *s;
+  int rc = admit(a, e->sid, &s);
+  if (rc != 0)
+    return rc;
+  if (!check_room(s, e->room)) {
+    cb(arg, GW_ENOTINROOM);
+    return 0;
+  }
+  rreq_t *q = make(a, e);
+  if (q == NULL)
+    return GW_ENOMEM;
+  return req_start(q, s, cb, arg);
+}
+
+static void room_msg_done(rreq_t *q, int status, redisReply *r) {
   (void)r;
   gw__redis_req_complete(q, status);
   free(q);
 }
 
-static int rad_emit_room(gw_adapter_t *b, const char *sid, const char *room,
-                         gw_frame_t *f, gw_result_fn cb, void *arg) {
-  rad_t *a = rad_of(b);
-  rsock_t *s;
-  int rc = admit(a, sid, &s);
-  if (rc != 0)
-    return rc;
-  if (!check_room(s, room)) {
-    cb(arg, GW_ENOTINROOM);
-    return 0;
-  }
-  /* M event: one PUBLISH; every instance with members re-wraps it once. */
+/* room_msg_new: an M event, one PUBLISH; every instance with members
+ * re-wraps it once. */
+static rreq_t *room_msg_new(rad_t *a, const emit_t *e) {
+  gw_frame_t *f = e->f;
   char hdr[32];
   int hl = snprintf(hdr, sizeof(hdr), "M1:%u%zu:", (unsigned)f->kind, f->len);
   char *payload = malloc((size_t)hl + f->len);
-  char *chan = gw__redis_cat2(ROOM_PREFIX, room);
+  char *chan = gw__redis_cat2(ROOM_PREFIX, e->room);
   rreq_t *q = NULL;
   if (payload != NULL && chan != NULL) {
     memcpy(payload, hdr, (size_t)hl);
     memcpy(payload + hl, gw_frame_data(f), f->len);
     const char *p[3] = {"PUBLISH", chan, payload};
     size_t len[3] = {7, strlen(chan), (size_t)hl + f->len};
-    q = gw__redis_req_new(a, emit_done, -1, 3, p, len);
+    q = gw__redis_req_new(a, room_msg_done, -1, 3, p, len);
   }
   free(payload);
   free(chan);
-  if (q == NULL)
-    return GW_ENOMEM;
-  req_bind(q, s, cb, arg);
-  if (gw__redis_send_cmd(q, a->cmd) != 0) {
-    req_unbind(q);
-    return GW_EUNAVAIL;
-  }
-  return 0;
+  return q;
+}
+
+static int rad_emit_room(gw_adapter_t *b, const char *sid, const char *room,
+                         gw_frame_t *f, gw_result_fn cb, void *arg) {
+  emit_t e = {sid, room, NULL, f};
+  return emit(rad_of(b), &e, room_msg_new, cb, arg);
 }
 
 static void dm_done(rreq_t *q, int status, redisReply *r) {
@@ -495,33 +523,24 @@ static void dm_done(rreq_t *q, int status, redisReply *r) {
   free(q);
 }
 
+/* dm_new: the dm script, which finds the target's node and publishes a D
+ * event to it (and to the sender's). */
+static rreq_t *dm_new(rad_t *a, const emit_t *e) {
+  gw_frame_t *f = e->f;
+  char kind[4];
+  snprintf(kind, sizeof(kind), "%u", (unsigned)f->kind);
+  const char *p[6] = {e->sid,  e->room, e->target,
+                      a->node, kind,    (const char *)gw_frame_data(f)};
+  size_t len[6] = {strlen(e->sid),  strlen(e->room), strlen(e->target),
+                   strlen(a->node), strlen(kind),    f->len};
+  return gw__redis_req_new(a, dm_done, SC_DM, 6, p, len);
+}
+
 static int rad_emit_dm(gw_adapter_t *b, const char *sid, const char *room,
                        const char *target, gw_frame_t *f, gw_result_fn cb,
                        void *arg) {
-  rad_t *a = rad_of(b);
-  rsock_t *s;
-  int rc = admit(a, sid, &s);
-  if (rc != 0)
-    return rc;
-  if (!check_room(s, room)) {
-    cb(arg, GW_ENOTINROOM);
-    return 0;
-  }
-  char kind[4];
-  snprintf(kind, sizeof(kind), "%u", (unsigned)f->kind);
-  const char *p[6] = {sid,     room, target,
-                      a->node, kind, (const char *)gw_frame_data(f)};
-  size_t len[6] = {strlen(sid),     strlen(room), strlen(target),
-                   strlen(a->node), strlen(kind), f->len};
-  rreq_t *q = gw__redis_req_new(a, dm_done, SC_DM, 6, p, len);
-  if (q == NULL)
-    return GW_ENOMEM;
-  req_bind(q, s, cb, arg);
-  if (gw__redis_send_script(q, 0) != 0) {
-    req_unbind(q);
-    return GW_EUNAVAIL;
-  }
-  return 0;
+  emit_t e = {sid, room, target, f};
+  return emit(rad_of(b), &e, dm_new, cb, arg);
 }
 
 static void rad_stats(gw_adapter_t *b, gw_adapter_stats_t *out) {
