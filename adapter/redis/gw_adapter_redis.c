@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gw_check.h"
 #include "gw_log.h"
 #include "gw_redis_int.h"
 #include "gw_redis_scripts.h"
@@ -65,6 +66,7 @@ void gw__redis_deliver(rad_t *a, rsock_t *s, gw_frame_t *f) {
 }
 
 static void sock_unref(rsock_t *s) {
+  GW_CHECK(s->refs > 0);
   if (--s->refs > 0)
     return;
   free(s->acked_room);
@@ -124,6 +126,7 @@ rreq_t *gw__redis_req_new(rad_t *a, rreq_done_fn done, int script, int n,
 rreq_t *gw__redis_req_newv(rad_t *a, rreq_done_fn done, int script, int n,
                            const char *const *p) {
   size_t len[8];
+  GW_CHECK(n >= 0 && n <= 8);
   for (int i = 0; i < n; i++)
     len[i] = strlen(p[i]);
   return gw__redis_req_new(a, done, script, n, p, len);
@@ -137,12 +140,14 @@ void gw__redis_req_complete(rreq_t *q, int status) {
     q->s = NULL;
   }
   if (cb != NULL) {
+    GW_CHECK(q->a->inflight > 0);
     q->a->inflight--;
     cb(q->arg, status);
   }
 }
 
 void gw__redis_req_free(rreq_t *q) {
+  GW_CHECK(q->cb == NULL);
   gw__redis_req_complete(q, GW_ECLOSED); /* only reached with cb already run */
   free(q);
 }
@@ -154,6 +159,7 @@ static void on_reply(void *arg, int status, redisReply *r) {
   rreq_t *q = arg;
   rad_t *a = q->a;
 
+  GW_CHECK(q->done != NULL);
   if (status == 0 && r->type == REDIS_REPLY_ERROR && q->script >= 0 &&
       !q->retried && strncmp(r->str, "NOSCRIPT", 8) == 0) {
     q->retried = 1; /* the script cache was flushed: send the body */
@@ -188,6 +194,7 @@ int gw__redis_send_cmd(rreq_t *q, gw_redis_conn_t *c) {
 int gw__redis_send_script(rreq_t *q, int use_eval) {
   rad_t *a = q->a;
   int n = q->argc + 3;
+  GW_CHECK(q->script >= 0 && q->script < SC__COUNT);
   const char **av = malloc(sizeof(*av) * (size_t)n);
   size_t *al = malloc(sizeof(*al) * (size_t)n);
   if (av == NULL || al == NULL) {
@@ -270,6 +277,7 @@ static void rad_detach(gw_adapter_t *b, const char *sid) {
   rsock_t *s = gw_map_del(&a->socks_by_sid, sid);
   if (s == NULL)
     return;
+  GW_CHECK(s->attached && s->refs > 0);
   gw_list_remove(&s->all_link); /* no delivery to it from here on */
   s->attached = 0;
   rroom_t *r = s->room;
@@ -311,6 +319,7 @@ static int admit(rad_t *a, const char *sid, rsock_t **out) {
 
 /* req_bind gives |q| the gateway's callback and a reference on |s|. */
 static void req_bind(rreq_t *q, rsock_t *s, gw_result_fn cb, void *arg) {
+  GW_CHECK(s->attached && q->s == NULL);
   q->cb = cb;
   q->arg = arg;
   q->s = s;
@@ -320,6 +329,7 @@ static void req_bind(rreq_t *q, rsock_t *s, gw_result_fn cb, void *arg) {
 
 /* req_unbind undoes req_bind for a request that was never sent. */
 static void req_unbind(rreq_t *q) {
+  GW_CHECK(q->a->inflight > 0);
   q->a->inflight--;
   sock_unref(q->s);
   free(q);
@@ -358,6 +368,7 @@ static void join_done(rreq_t *q, int status, redisReply *r) {
   rroom_t *room = q->room;
   int st = status != 0 ? status : join_status(r);
   int published = status == 0 && reply_is(r, "ok");
+  GW_CHECK(q->phase == PH_SENT && !gw_list_empty(&q->link));
   if (st == 0 && q->s != NULL && q->s->attached) {
     gw__redis_set_acked(q->s, q->argv[1], q->argv[2]);
     if (q->s->acked_room == NULL)
@@ -560,6 +571,7 @@ static void rad_stats(gw_adapter_t *b, gw_adapter_stats_t *out) {
 /* ---- close and free ------------------------------------------------------ */
 
 void gw__redis_close_part_done(rad_t *a) {
+  GW_CHECK(a->state == S_CLOSING && a->closing_parts > 0);
   if (--a->closing_parts == 0) {
     a->state = S_CLOSED;
     a->close_cb(a->close_arg);
@@ -575,6 +587,7 @@ static void on_handle_closed(uv_handle_t *h) {
 }
 
 static void close_finish(rad_t *a) {
+  GW_CHECK(a->state == S_CLOSING);
   if (a->close_started)
     return;
   a->close_started = 1;

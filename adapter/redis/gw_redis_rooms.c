@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gw_check.h"
 #include "gw_log.h"
 #include "gw_redis_int.h"
 
@@ -43,6 +44,8 @@ rroom_t *gw__redis_room_get(rad_t *a, const char *name, int create) {
 }
 
 void gw__redis_room_free(rad_t *a, rroom_t *r) {
+  GW_CHECK(r->n_members == 0 && gw_list_empty(&r->members));
+  GW_CHECK(gw_list_empty(&r->joins) && r->busy == 0);
   gw_map_del(&a->rooms_by_name, r->name);
   gw_list_remove(&r->link);
   free(r->name);
@@ -51,6 +54,7 @@ void gw__redis_room_free(rad_t *a, rroom_t *r) {
 }
 
 void gw__redis_local_add(rad_t *a, rsock_t *s, rroom_t *r) {
+  GW_CHECK(s->attached && s->room == NULL && gw_list_empty(&s->member_link));
   s->room = r;
   gw_list_push_back(&r->members, &s->member_link);
   if (r->n_members++ == 0)
@@ -62,6 +66,8 @@ void gw__redis_local_remove(rad_t *a, rsock_t *s) {
   rroom_t *r = s->room;
   if (r == NULL)
     return;
+  GW_CHECK(!gw_list_empty(&s->member_link));
+  GW_CHECK(r->n_members > 0 && a->local_rooms > 0 && a->local_members > 0);
   gw_list_remove(&s->member_link);
   s->room = NULL;
   if (--r->n_members == 0)
@@ -141,6 +147,7 @@ static void run_waiters(rad_t *a, rroom_t *r) {
   r->busy++;
   while (!gw_list_empty(&wait)) {
     rreq_t *q = GW_LIST_DATA(wait.next, rreq_t, link);
+    GW_CHECK(q->phase == PH_WAIT && q->room == r);
     gw_list_remove(&q->link);
     int rc = GW_ECLOSED;
     if (q->s != NULL && q->s->attached && a->state == S_UP)
@@ -155,6 +162,7 @@ static void run_waiters(rad_t *a, rroom_t *r) {
       free(q);
     }
   }
+  GW_CHECK(r->busy > 0);
   r->busy--;
 }
 
@@ -182,6 +190,7 @@ static void room_sub_done(rreq_t *q, int status, redisReply *reply) {
   free(q);
   if (!ok)
     return;
+  GW_CHECK(r->sub == SUB_PENDING);
   r->sub = SUB_ON;
   if (r->sync_wait) {
     r->sync_wait = 0;
@@ -201,6 +210,7 @@ static void room_unsub_done(rreq_t *q, int status, redisReply *reply) {
   free(q);
   if (!ok)
     return;
+  GW_CHECK(r->sub == SUB_OFF);
   r->sub = SUB_NONE;
   if (room_wanted(r)) {
     if (room_sub_send(a, r, 0) != 0)
@@ -213,6 +223,7 @@ static void room_unsub_done(rreq_t *q, int status, redisReply *reply) {
 /* room_sub_send (un)subscribes |r|'s channel: NONE -> PENDING, or ON -> OFF
  * when |unsub|. Returns 0 or the send error (then |r| is unchanged). */
 static int room_sub_send(rad_t *a, rroom_t *r, int unsub) {
+  GW_CHECK(r->sub == (unsub ? SUB_ON : SUB_NONE));
   const char *p[2] = {unsub ? "UNSUBSCRIBE" : "SUBSCRIBE", r->chan};
   size_t len[2] = {strlen(p[0]), r->chanlen};
   rreq_t *q = gw__redis_req_new(a, unsub ? room_unsub_done : room_sub_done, -1,
@@ -351,6 +362,7 @@ static void on_room_event(rad_t *a, rroom_t *r, const gw_redis_msg_t *m) {
     deliver_room(a, r, fr, NULL);
     gw_frame_unref(fr);
   }
+  GW_CHECK(r->busy > 0);
   r->busy--;
   gw__redis_maybe_unsub(r, a);
 }

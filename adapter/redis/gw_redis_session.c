@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "gw_check.h"
 #include "gw_log.h"
 #include "gw_redis_int.h"
 
@@ -32,6 +33,7 @@ static uint64_t next_rand(rad_t *a) {
 /* ---- sync ---------------------------------------------------------------- */
 
 static void go_up(rad_t *a) {
+  GW_CHECK(a->state == S_SYNCING);
   a->state = S_UP;
   a->backoff_ms = BACKOFF_MIN_MS;
   a->hb_echo = a->hb_sent;
@@ -189,6 +191,7 @@ static void sync_phase2(rad_t *a) {
 }
 
 void gw__redis_sync_step_done(rad_t *a) {
+  GW_CHECK(a->sync_left == 0 || a->state == S_SYNCING);
   if (a->sync_left == 0 || --a->sync_left > 0)
     return;
   if (a->sync_phase == 1)
@@ -241,6 +244,7 @@ static void sync_send(rad_t *a, gw_redis_conn_t *c, int n,
  * the scripts, subscribe, then (phase 2) re-assert and fetch roomList. */
 static void sync_start(rad_t *a) {
   uint64_t gen = a->gen;
+  GW_CHECK(a->state == S_CONNECTING);
   a->state = S_SYNCING;
   a->sync_phase = 1;
   a->sync_left = 1; /* held until every step is sent */
@@ -288,6 +292,7 @@ static void sync_start(rad_t *a) {
 
 void gw__redis_start_reassert(rad_t *a) {
   uint64_t gen = a->gen;
+  GW_CHECK(a->state == S_UP);
   gw__redis_log(GW_LOG_WARN, "re-asserting local membership of node %s",
                 a->node);
   a->state = S_SYNCING;
