@@ -106,46 +106,6 @@ static void on_closed(void *arg) {
 /* ---- world ----------------------------------------------------------------
  */
 
-typedef struct world {
-  int port;
-  pid_t redis;
-  char url[64];
-} world_t;
-
-static void world_start(world_t *w) {
-  w->port = gw_test_free_port();
-  w->redis = gw_test_redis_start(w->port);
-  snprintf(w->url, sizeof(w->url), "redis://127.0.0.1:%d", w->port);
-}
-
-static size_t g_max_pending = 1000;
-static size_t g_max_rooms = 100, g_max_members = 100;
-
-static gw_adapter_t *node_new(uv_loop_t *loop, const world_t *w,
-                              const char *node) {
-  gw_adapter_cfg_t cfg = {0};
-  cfg.loop = loop;
-  cfg.deliver = on_deliver;
-  cfg.node_id = node;
-  cfg.max_rooms = g_max_rooms;
-  cfg.max_room_members = g_max_members;
-  cfg.redis_url = w->url;
-  cfg.max_pending = g_max_pending;
-  cfg.command_timeout_ms = 1000;
-  cfg.heartbeat_ms = 100;
-  cfg.node_ttl_ms = 400;
-  int err = 0;
-  gw_adapter_t *a = gw_adapter_redis_new(&cfg, &err);
-  GW_ASSERT(a != NULL);
-  return a;
-}
-
-static int is_up(gw_adapter_t *a) {
-  gw_adapter_stats_t st;
-  gw_adapter_stats(a, &st);
-  return st.backend_up;
-}
-
 /* spin runs |loop| for up to |ms| or until |pred| holds. */
 #define SPIN(loop, ms, pred)                                                   \
   do {                                                                         \
@@ -168,11 +128,116 @@ static void spin_for(uv_loop_t *loop, int ms) {
   }
 }
 
+/* World options; a zero field takes the default. */
+typedef struct wopts {
+  size_t max_pending; /* 1000 */
+  size_t max_rooms;   /* 100 */
+  size_t max_members; /* 100 per room */
+  int no_redis;       /* 1: no redis-server; nobody listens on the port */
+} wopts_t;
+
+#define WORLD_SOCKS 32
+
+/* A world: a redis-server on a free loopback port, one loop, and the nodes
+ * "nodeA" and "nodeB" on it. */
+typedef struct world {
+  wopts_t o;
+  int port;
+  pid_t redis; /* 0 when none runs */
+  char url[64];
+  uv_loop_t loop;
+  gw_adapter_t *A, *B;         /* NULL when not made; world_close closes */
+  fsock_t *socks[WORLD_SOCKS]; /* world_attach'ed: cleared by world_close */
+  size_t n_socks;
+} world_t;
+
+static gw_adapter_t *node_new(uv_loop_t *loop, const world_t *w,
+                              const char *node) {
+  gw_adapter_cfg_t cfg = {0};
+  cfg.loop = loop;
+  cfg.deliver = on_deliver;
+  cfg.node_id = node;
+  cfg.max_rooms = w->o.max_rooms;
+  cfg.max_room_members = w->o.max_members;
+  cfg.redis_url = w->url;
+  cfg.max_pending = w->o.max_pending;
+  cfg.command_timeout_ms = 1000;
+  cfg.heartbeat_ms = 100;
+  cfg.node_ttl_ms = 400;
+  int err = 0;
+  gw_adapter_t *a = gw_adapter_redis_new(&cfg, &err);
+  GW_ASSERT(a != NULL);
+  return a;
+}
+
 static void node_close(uv_loop_t *loop, gw_adapter_t *a) {
   int closed = 0;
   gw_adapter_close(a, on_closed, &closed);
   SPIN(loop, 5000, closed == 1);
   gw_adapter_free(a);
+}
+
+static int is_up(gw_adapter_t *a) {
+  gw_adapter_stats_t st;
+  gw_adapter_stats(a, &st);
+  return st.backend_up;
+}
+
+/* world_start starts |w|: a redis-server (unless o->no_redis), the loop and
+ * |nodes| nodes (0, 1: A, 2: A and B); it does not wait for them to come up.
+ * |o| may be NULL. Returns the loop. */
+static uv_loop_t *world_start(world_t *w, int nodes, const wopts_t *o) {
+  memset(w, 0, sizeof(*w));
+  if (o != NULL)
+    w->o = *o;
+  if (w->o.max_pending == 0)
+    w->o.max_pending = 1000;
+  if (w->o.max_rooms == 0)
+    w->o.max_rooms = 100;
+  if (w->o.max_members == 0)
+    w->o.max_members = 100;
+  w->port = gw_test_free_port();
+  if (!w->o.no_redis)
+    w->redis = gw_test_redis_start(w->port);
+  snprintf(w->url, sizeof(w->url), "redis://127.0.0.1:%d", w->port);
+  GW_ASSERT_OK(uv_loop_init(&w->loop));
+  if (nodes >= 1)
+    w->A = node_new(&w->loop, w, "nodeA");
+  if (nodes >= 2)
+    w->B = node_new(&w->loop, w, "nodeB");
+  return &w->loop;
+}
+
+/* world_open is world_start, then waits until its nodes are up. */
+static uv_loop_t *world_open(world_t *w, int nodes, const wopts_t *o) {
+  uv_loop_t *loop = world_start(w, nodes, o);
+  SPIN(loop, 5000,
+       (w->A == NULL || is_up(w->A)) && (w->B == NULL || is_up(w->B)));
+  return loop;
+}
+
+/* world_attach attaches |s| to |node| (of this world, whatever its loop);
+ * world_close clears its frames. */
+static void world_attach(world_t *w, gw_adapter_t *node, fsock_t *s) {
+  GW_ASSERT(w->n_socks < WORLD_SOCKS);
+  GW_ASSERT_OK(gw_adapter_attach(node, s->sid, s));
+  w->socks[w->n_socks++] = s;
+}
+
+/* world_close closes the nodes left in w->A and w->B, then the loop (which
+ * must have nothing else open) and the redis-server, and clears the frames
+ * of the attached sockets. */
+static void world_close(world_t *w) {
+  if (w->A != NULL)
+    node_close(&w->loop, w->A);
+  if (w->B != NULL)
+    node_close(&w->loop, w->B);
+  w->A = w->B = NULL;
+  GW_ASSERT_OK(uv_loop_close(&w->loop));
+  if (w->redis != 0)
+    gw_test_redis_stop(w->redis, SIGTERM);
+  for (size_t i = 0; i < w->n_socks; i++)
+    fs_clear(w->socks[i]);
 }
 
 static void join_ok(uv_loop_t *loop, gw_adapter_t *a, fsock_t *s,
@@ -188,43 +253,40 @@ static void join_ok(uv_loop_t *loop, gw_adapter_t *a, fsock_t *s,
 
 static void test_cluster_effects(void) {
   world_t w;
-  uv_loop_t loop;
-  world_start(&w);
-  uv_loop_init(&loop);
-  gw_adapter_t *A = node_new(&loop, &w, "nodeA");
-  gw_adapter_t *B = node_new(&loop, &w, "nodeB");
+  uv_loop_t *loop = world_start(&w, 2, NULL);
+  gw_adapter_t *A = w.A, *B = w.B;
   fsock_t a1 = {"sidA1aaaaaaaaaaaaaaa"}, b1 = {"sidB1bbbbbbbbbbbbbbb"},
           b2 = {"sidB2bbbbbbbbbbbbbbb"};
   res_t r = {0};
   /* Not up yet: requests are refused at once, the callback never runs. */
-  GW_ASSERT_OK(gw_adapter_attach(A, a1.sid, &a1));
+  world_attach(&w, A, &a1);
   GW_ASSERT_EQ(gw_adapter_attach(A, a1.sid, &a1), GW_EINVAL);
   GW_ASSERT_EQ(gw_adapter_join(A, a1.sid, "r1", "alice", on_res, &r),
                GW_EUNAVAIL);
-  SPIN(&loop, 5000, is_up(A) && is_up(B));
+  SPIN(loop, 5000, is_up(A) && is_up(B));
   GW_ASSERT_EQ(r.done, 0);
-  GW_ASSERT_OK(gw_adapter_attach(B, b1.sid, &b1));
-  GW_ASSERT_OK(gw_adapter_attach(B, b2.sid, &b2));
+  world_attach(&w, B, &b1);
+  world_attach(&w, B, &b2);
   char *rl0 = exp_roomlist(0);
   GW_ASSERT_EQ(fs_count(&a1, rl0), 1); /* delivered once known */
   GW_ASSERT_EQ(fs_count(&b1, rl0), 1);
 
-  join_ok(&loop, A, &a1, "r1", "alice");
+  join_ok(loop, A, &a1, "r1", "alice");
   char *ul_a = exp_userlist(1, "alice", a1.sid);
   char *rl1 = exp_roomlist(1, "r1");
-  SPIN(&loop, 2000, fs_count(&a1, ul_a) == 1 && fs_count(&b2, rl1) == 1);
+  SPIN(loop, 2000, fs_count(&a1, ul_a) == 1 && fs_count(&b2, rl1) == 1);
   GW_ASSERT(fs_last_is(&b1, "42[\"roomList\"", rl1));
 
   /* name_taken across nodes; the socket stays where it was (nowhere). */
   r.done = 0;
   GW_ASSERT_OK(gw_adapter_join(B, b1.sid, "r1", "alice", on_res, &r));
-  SPIN(&loop, 2000, r.done == 1);
+  SPIN(loop, 2000, r.done == 1);
   GW_ASSERT_EQ(r.status, GW_ENAMETAKEN);
 
-  join_ok(&loop, B, &b1, "r1", "bob");
+  join_ok(loop, B, &b1, "r1", "bob");
   char *ul_ab = exp_userlist(2, "alice", a1.sid, "bob", b1.sid);
   char *n_bob = frame_str(gw_ev_notice_joined("bob"));
-  SPIN(&loop, 2000, fs_count(&a1, ul_ab) == 1 && fs_count(&b1, ul_ab) == 1);
+  SPIN(loop, 2000, fs_count(&a1, ul_ab) == 1 && fs_count(&b1, ul_ab) == 1);
   GW_ASSERT_EQ(fs_count(&a1, n_bob), 1);
   GW_ASSERT_EQ(fs_count(&b1, n_bob), 0); /* the joiner gets no notice */
   GW_ASSERT_EQ(fs_count(&b2, ul_ab), 0); /* not a member */
@@ -234,7 +296,7 @@ static void test_cluster_effects(void) {
   gw_frame_t *f = gw_frame_from(GW_EV_NEWMESSAGE, msg, strlen(msg));
   r.done = 0;
   GW_ASSERT_OK(gw_adapter_emit_room(B, b1.sid, "r1", f, on_res, &r));
-  SPIN(&loop, 2000,
+  SPIN(loop, 2000,
        r.done == 1 && fs_count(&a1, msg) == 1 && fs_count(&b1, msg) == 1);
   GW_ASSERT_EQ(r.status, 0);
   GW_ASSERT_EQ(fs_count(&b2, msg), 0);
@@ -250,59 +312,53 @@ static void test_cluster_effects(void) {
   gw_frame_t *fd = gw_frame_from(GW_EV_NEWMESSAGE, dm, strlen(dm));
   r.done = 0;
   GW_ASSERT_OK(gw_adapter_emit_dm(A, a1.sid, "r1", b1.sid, fd, on_res, &r));
-  SPIN(&loop, 2000,
+  SPIN(loop, 2000,
        r.done == 1 && fs_count(&a1, dm) == 1 && fs_count(&b1, dm) == 1);
   GW_ASSERT_EQ(r.status, 0);
   r.done = 0;
   GW_ASSERT_OK(gw_adapter_emit_dm(A, a1.sid, "r1", b2.sid, fd, on_res, &r));
-  SPIN(&loop, 2000, r.done == 1);
+  SPIN(loop, 2000, r.done == 1);
   GW_ASSERT_EQ(r.status, GW_ENOTFOUND); /* b2 is in no room */
   r.done = 0;
   GW_ASSERT_OK(gw_adapter_emit_dm(A, a1.sid, "r1", a1.sid, fd, on_res, &r));
-  SPIN(&loop, 2000, r.done == 1 && fs_count(&a1, dm) == 2);
-  spin_for(&loop, 50);
+  SPIN(loop, 2000, r.done == 1 && fs_count(&a1, dm) == 2);
+  spin_for(loop, 50);
   GW_ASSERT_EQ(fs_count(&a1, dm), 2); /* to self: once */
   GW_ASSERT_EQ(fs_count(&b1, dm), 1);
   gw_frame_unref(fd);
 
   /* Rename in place: leave + join effects, the room stays. */
-  join_ok(&loop, B, &b1, "r1", "bobby");
+  join_ok(loop, B, &b1, "r1", "bobby");
   char *ul_ab2 = exp_userlist(2, "alice", a1.sid, "bobby", b1.sid);
-  SPIN(&loop, 2000, fs_count(&a1, ul_ab2) == 1);
+  SPIN(loop, 2000, fs_count(&a1, ul_ab2) == 1);
   /* Same room, same name: nothing happens. */
   size_t before = a1.n;
-  join_ok(&loop, B, &b1, "r1", "bobby");
-  spin_for(&loop, 50);
+  join_ok(loop, B, &b1, "r1", "bobby");
+  spin_for(loop, 50);
   GW_ASSERT_EQ(a1.n, before);
 
   /* Leave: notice + userList to the rest; emit after leave is refused. */
   r.done = 0;
   GW_ASSERT_OK(gw_adapter_leave(B, b1.sid, on_res, &r));
   char *n_left = frame_str(gw_ev_notice_left("bobby"));
-  SPIN(&loop, 2000, r.done == 1 && fs_count(&a1, n_left) == 1);
+  SPIN(loop, 2000, r.done == 1 && fs_count(&a1, n_left) == 1);
   GW_ASSERT_EQ(r.status, 0);
-  SPIN(&loop, 2000, fs_last_is(&a1, "42[\"userList\"", ul_a));
+  SPIN(loop, 2000, fs_last_is(&a1, "42[\"userList\"", ul_a));
   r.done = 0;
   GW_ASSERT_OK(gw_adapter_leave(B, b1.sid, on_res, &r));
-  SPIN(&loop, 2000, r.done == 1);
+  SPIN(loop, 2000, r.done == 1);
   GW_ASSERT_EQ(r.status, GW_ENOTINROOM);
 
   /* Detach of the last member deletes the room everywhere. */
   gw_adapter_detach(A, a1.sid);
-  SPIN(&loop, 2000, fs_last_is(&b2, "42[\"roomList\"", rl0));
+  SPIN(loop, 2000, fs_last_is(&b2, "42[\"roomList\"", rl0));
   gw_adapter_stats_t st;
   gw_adapter_stats(A, &st);
   GW_ASSERT_EQ(st.local_members, 0);
   GW_ASSERT_EQ(st.rooms, 0);
 
   gw_frame_unref(f);
-  node_close(&loop, A);
-  node_close(&loop, B);
-  GW_ASSERT_OK(uv_loop_close(&loop));
-  gw_test_redis_stop(w.redis, SIGTERM);
-  fs_clear(&a1);
-  fs_clear(&b1);
-  fs_clear(&b2);
+  world_close(&w);
   free(rl0);
   free(rl1);
   free(ul_a);
@@ -325,26 +381,22 @@ static void test_hostile_room_names(void) {
       "rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr"};
   enum { N = sizeof(rooms) / sizeof(rooms[0]) };
   world_t w;
-  uv_loop_t loop;
-  world_start(&w);
-  uv_loop_init(&loop);
-  gw_adapter_t *A = node_new(&loop, &w, "nodeA");
-  gw_adapter_t *B = node_new(&loop, &w, "nodeB");
-  SPIN(&loop, 5000, is_up(A) && is_up(B));
+  uv_loop_t *loop = world_open(&w, 2, NULL);
+  gw_adapter_t *A = w.A, *B = w.B;
   fsock_t sa[N], sb[N];
   for (int i = 0; i < N; i++) {
     memset(&sa[i], 0, sizeof(sa[i]));
     memset(&sb[i], 0, sizeof(sb[i]));
     snprintf(sa[i].sid, sizeof(sa[i].sid), "sa%02dxxxxxxxxxxxxxxxx", i);
     snprintf(sb[i].sid, sizeof(sb[i].sid), "sb%02dxxxxxxxxxxxxxxxx", i);
-    GW_ASSERT_OK(gw_adapter_attach(A, sa[i].sid, &sa[i]));
-    GW_ASSERT_OK(gw_adapter_attach(B, sb[i].sid, &sb[i]));
-    join_ok(&loop, A, &sa[i], rooms[i], "sender");
-    join_ok(&loop, B, &sb[i], rooms[i], "reader");
+    world_attach(&w, A, &sa[i]);
+    world_attach(&w, B, &sb[i]);
+    join_ok(loop, A, &sa[i], rooms[i], "sender");
+    join_ok(loop, B, &sb[i], rooms[i], "reader");
   }
   char *rl = exp_roomlist(N, rooms[0], rooms[1], rooms[2], rooms[3], rooms[4],
                           rooms[5], rooms[6], rooms[7], rooms[8]);
-  SPIN(&loop, 2000, fs_last_is(&sb[0], "42[\"roomList\"", rl));
+  SPIN(loop, 2000, fs_last_is(&sb[0], "42[\"roomList\"", rl));
   for (int i = 0; i < N; i++) {
     char msg[96];
     snprintf(msg, sizeof(msg), "42[\"newMessage\",{\"message\":\"m%d\"}]", i);
@@ -352,14 +404,14 @@ static void test_hostile_room_names(void) {
     res_t r = {0};
     GW_ASSERT_OK(gw_adapter_emit_room(A, sa[i].sid, rooms[i], f, on_res, &r));
     gw_frame_unref(f);
-    SPIN(&loop, 2000, r.done == 1);
+    SPIN(loop, 2000, r.done == 1);
   }
   for (int i = 0; i < N; i++) {
     char msg[96];
     snprintf(msg, sizeof(msg), "42[\"newMessage\",{\"message\":\"m%d\"}]", i);
-    SPIN(&loop, 2000, fs_count(&sb[i], msg) == 1);
+    SPIN(loop, 2000, fs_count(&sb[i], msg) == 1);
   }
-  spin_for(&loop, 100);
+  spin_for(loop, 100);
   for (int i = 0; i < N; i++) {
     int msgs = 0;
     for (size_t k = 0; k < sb[i].n; k++)
@@ -367,14 +419,7 @@ static void test_hostile_room_names(void) {
     if (msgs != 1)
       GW_TEST_FAIL("room %s: %d messages, want 1", rooms[i], msgs);
   }
-  node_close(&loop, A);
-  node_close(&loop, B);
-  GW_ASSERT_OK(uv_loop_close(&loop));
-  gw_test_redis_stop(w.redis, SIGTERM);
-  for (int i = 0; i < N; i++) {
-    fs_clear(&sa[i]);
-    fs_clear(&sb[i]);
-  }
+  world_close(&w);
   free(rl);
 }
 
@@ -382,38 +427,38 @@ static void test_hostile_room_names(void) {
  * others; when it comes back it finds itself reaped and re-asserts. */
 static void test_reap_and_reassert(void) {
   world_t w;
-  uv_loop_t loop, frozen;
-  world_start(&w);
-  uv_loop_init(&loop);
+  uv_loop_t frozen;
+  uv_loop_t *loop = world_start(&w, 0, NULL);
   uv_loop_init(&frozen);
-  gw_adapter_t *B = node_new(&loop, &w, "nodeB");
+  /* B runs on the world's loop (world_close closes it), C on its own. */
+  gw_adapter_t *B = w.B = node_new(loop, &w, "nodeB");
   gw_adapter_t *C = node_new(&frozen, &w, "nodeC");
-  SPIN(&loop, 5000, is_up(B));
+  SPIN(loop, 5000, is_up(B));
   SPIN(&frozen, 5000, is_up(C));
   fsock_t b1 = {"sidB1bbbbbbbbbbbbbbb"}, c1 = {"sidC1ccccccccccccccc"};
-  GW_ASSERT_OK(gw_adapter_attach(B, b1.sid, &b1));
-  GW_ASSERT_OK(gw_adapter_attach(C, c1.sid, &c1));
+  world_attach(&w, B, &b1);
+  world_attach(&w, C, &c1);
   join_ok(&frozen, C, &c1, "r2", "carol");
-  join_ok(&loop, B, &b1, "r2", "bob");
+  join_ok(loop, B, &b1, "r2", "bob");
   char *ul_cb = exp_userlist(2, "carol", c1.sid, "bob", b1.sid);
   SPIN(&frozen, 2000, fs_count(&c1, ul_cb) == 1);
 
   /* Freeze C: only B's loop runs. C's heartbeat expires, B reaps it. */
   char *n_left = frame_str(gw_ev_notice_left("carol"));
   char *ul_b = exp_userlist(1, "bob", b1.sid);
-  SPIN(&loop, 3000, fs_count(&b1, n_left) == 1);
-  SPIN(&loop, 1000, fs_last_is(&b1, "42[\"userList\"", ul_b));
+  SPIN(loop, 3000, fs_count(&b1, n_left) == 1);
+  SPIN(loop, 1000, fs_last_is(&b1, "42[\"userList\"", ul_b));
   gw_adapter_stats_t st;
   gw_adapter_stats(B, &st);
   GW_ASSERT_EQ(st.nodes_reaped, 1);
-  spin_for(&loop, 500);
+  spin_for(loop, 500);
   GW_ASSERT_EQ(fs_count(&b1, n_left), 1); /* exactly once */
 
   /* Thaw C: it learns it was reaped and puts carol back (original order,
    * no join notice). */
   for (int i = 0; i < 200 && !fs_last_is(&b1, "42[\"userList\"", ul_cb); i++) {
     spin_for(&frozen, 10);
-    spin_for(&loop, 10);
+    spin_for(loop, 10);
   }
   GW_ASSERT(fs_last_is(&b1, "42[\"userList\"", ul_cb));
   SPIN(&frozen, 2000, fs_last_is(&c1, "42[\"userList\"", ul_cb));
@@ -426,14 +471,10 @@ static void test_reap_and_reassert(void) {
   SPIN(&frozen, 3000, closed == 1);
   gw_adapter_free(C);
   GW_ASSERT_OK(uv_loop_close(&frozen));
-  SPIN(&loop, 2000, fs_count(&b1, n_left) == 2);
-  SPIN(&loop, 2000, fs_last_is(&b1, "42[\"userList\"", ul_b));
+  SPIN(loop, 2000, fs_count(&b1, n_left) == 2);
+  SPIN(loop, 2000, fs_last_is(&b1, "42[\"userList\"", ul_b));
 
-  node_close(&loop, B);
-  GW_ASSERT_OK(uv_loop_close(&loop));
-  gw_test_redis_stop(w.redis, SIGTERM);
-  fs_clear(&b1);
-  fs_clear(&c1);
+  world_close(&w);
   free(ul_cb);
   free(ul_b);
   free(n_left);
@@ -442,24 +483,20 @@ static void test_reap_and_reassert(void) {
 
 static void test_redis_restart_empty(void) {
   world_t w;
-  uv_loop_t loop;
-  world_start(&w);
-  uv_loop_init(&loop);
-  gw_adapter_t *A = node_new(&loop, &w, "nodeA");
-  gw_adapter_t *B = node_new(&loop, &w, "nodeB");
-  SPIN(&loop, 5000, is_up(A) && is_up(B));
+  uv_loop_t *loop = world_open(&w, 2, NULL);
+  gw_adapter_t *A = w.A, *B = w.B;
   fsock_t a1 = {"sidA1aaaaaaaaaaaaaaa"}, b1 = {"sidB1bbbbbbbbbbbbbbb"},
           b2 = {"sidB2bbbbbbbbbbbbbbb"}, a2 = {"sidA2aaaaaaaaaaaaaaa"};
-  GW_ASSERT_OK(gw_adapter_attach(A, a1.sid, &a1));
-  GW_ASSERT_OK(gw_adapter_attach(B, b1.sid, &b1));
-  GW_ASSERT_OK(gw_adapter_attach(B, b2.sid, &b2));
-  GW_ASSERT_OK(gw_adapter_attach(A, a2.sid, &a2));
-  join_ok(&loop, A, &a1, "r3", "alice");
-  join_ok(&loop, B, &b1, "r3", "bob");
-  join_ok(&loop, A, &a2, "zz", "zed");
+  world_attach(&w, A, &a1);
+  world_attach(&w, B, &b1);
+  world_attach(&w, B, &b2);
+  world_attach(&w, A, &a2);
+  join_ok(loop, A, &a1, "r3", "alice");
+  join_ok(loop, B, &b1, "r3", "bob");
+  join_ok(loop, A, &a2, "zz", "zed");
 
   gw_test_redis_stop(w.redis, SIGKILL);
-  SPIN(&loop, 3000, !is_up(A) && !is_up(B));
+  SPIN(loop, 3000, !is_up(A) && !is_up(B));
   res_t r = {0};
   GW_ASSERT_EQ(gw_adapter_join(B, b2.sid, "r3", "carol", on_res, &r),
                GW_EUNAVAIL);
@@ -467,66 +504,56 @@ static void test_redis_restart_empty(void) {
   GW_ASSERT_EQ(gw_adapter_emit_room(A, a1.sid, "r3", f, on_res, &r),
                GW_EUNAVAIL);
   gw_frame_unref(f);
-  spin_for(&loop, 300);
+  spin_for(loop, 300);
 
   w.redis = gw_test_redis_start(w.port); /* empty: no persistence */
-  uint64_t t0 = uv_now(&loop);
-  SPIN(&loop, 5000, is_up(A) && is_up(B));
-  GW_ASSERT(uv_now(&loop) - t0 < 5000);
+  uint64_t t0 = uv_now(loop);
+  SPIN(loop, 5000, is_up(A) && is_up(B));
+  GW_ASSERT(uv_now(loop) - t0 < 5000);
   gw_adapter_stats_t st;
   gw_adapter_stats(A, &st);
   GW_ASSERT_EQ(st.reconnects, 1);
 
   /* A newcomer sees the full list in the original join order. */
-  join_ok(&loop, B, &b2, "r3", "carol");
+  join_ok(loop, B, &b2, "r3", "carol");
   char *ul = exp_userlist(3, "alice", a1.sid, "bob", b1.sid, "carol", b2.sid);
-  SPIN(&loop, 2000, fs_last_is(&b2, "42[\"userList\"", ul));
-  SPIN(&loop, 2000, fs_last_is(&a1, "42[\"userList\"", ul));
+  SPIN(loop, 2000, fs_last_is(&b2, "42[\"userList\"", ul));
+  SPIN(loop, 2000, fs_last_is(&a1, "42[\"userList\"", ul));
   char *rl = exp_roomlist(2, "r3", "zz");
-  SPIN(&loop, 2000, fs_last_is(&b2, "42[\"roomList\"", rl));
+  SPIN(loop, 2000, fs_last_is(&b2, "42[\"roomList\"", rl));
   /* Cross-instance delivery heals. */
   const char *msg = "42[\"newMessage\",{\"message\":\"back\"}]";
   f = gw_frame_from(GW_EV_NEWMESSAGE, msg, strlen(msg));
   GW_ASSERT_OK(gw_adapter_emit_room(A, a1.sid, "r3", f, on_res, &r));
   gw_frame_unref(f);
-  SPIN(&loop, 2000,
+  SPIN(loop, 2000,
        fs_count(&b1, msg) == 1 && fs_count(&b2, msg) == 1 &&
            fs_count(&a1, msg) == 1);
   GW_ASSERT_EQ(fs_count(&a2, msg), 0);
 
-  node_close(&loop, A);
-  node_close(&loop, B);
-  GW_ASSERT_OK(uv_loop_close(&loop));
-  gw_test_redis_stop(w.redis, SIGTERM);
-  fs_clear(&a1);
-  fs_clear(&a2);
-  fs_clear(&b1);
-  fs_clear(&b2);
+  world_close(&w);
   free(ul);
   free(rl);
 }
 
 static void test_unreachable_then_close(void) {
-  world_t w = {0};
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  w.port = gw_test_free_port(); /* nobody listens */
-  snprintf(w.url, sizeof(w.url), "redis://127.0.0.1:%d", w.port);
-  gw_adapter_t *A = node_new(&loop, &w, "nodeA");
+  world_t w;
+  wopts_t o = {.no_redis = 1}; /* nobody listens */
+  uv_loop_t *loop = world_start(&w, 1, &o);
+  gw_adapter_t *A = w.A;
   fsock_t a1 = {"sidA1aaaaaaaaaaaaaaa"};
-  GW_ASSERT_OK(gw_adapter_attach(A, a1.sid, &a1));
-  spin_for(&loop, 400); /* several refused attempts, backing off */
+  world_attach(&w, A, &a1);
+  spin_for(loop, 400); /* several refused attempts, backing off */
   GW_ASSERT(!is_up(A));
   res_t r = {0};
   GW_ASSERT_EQ(gw_adapter_join(A, a1.sid, "r", "u", on_res, &r), GW_EUNAVAIL);
   GW_ASSERT_EQ(a1.n, 0); /* no roomList until one is known */
   gw_adapter_detach(A, a1.sid);
-  node_close(&loop, A);
-  GW_ASSERT_OK(uv_loop_close(&loop));
+  world_close(&w);
 
   /* Bad URLs are refused at creation. */
   gw_adapter_cfg_t cfg = {0};
-  cfg.loop = &loop;
+  cfg.loop = loop;
   cfg.deliver = on_deliver;
   cfg.node_id = "n";
   cfg.redis_url = "http://x";
@@ -539,17 +566,13 @@ static void test_unreachable_then_close(void) {
  * reconnects when Redis answers again and re-syncs; nothing is lost. */
 static void test_redis_paused(void) {
   world_t w;
-  uv_loop_t loop;
-  world_start(&w);
-  uv_loop_init(&loop);
-  gw_adapter_t *A = node_new(&loop, &w, "nodeA");
-  gw_adapter_t *B = node_new(&loop, &w, "nodeB");
-  SPIN(&loop, 5000, is_up(A) && is_up(B));
+  uv_loop_t *loop = world_open(&w, 2, NULL);
+  gw_adapter_t *A = w.A, *B = w.B;
   fsock_t a1 = {"sidA1aaaaaaaaaaaaaaa"}, b1 = {"sidB1bbbbbbbbbbbbbbb"};
-  GW_ASSERT_OK(gw_adapter_attach(A, a1.sid, &a1));
-  GW_ASSERT_OK(gw_adapter_attach(B, b1.sid, &b1));
-  join_ok(&loop, A, &a1, "p", "alice");
-  join_ok(&loop, B, &b1, "p", "bob");
+  world_attach(&w, A, &a1);
+  world_attach(&w, B, &b1);
+  join_ok(loop, A, &a1, "p", "alice");
+  join_ok(loop, B, &b1, "p", "bob");
 
   kill(w.redis, SIGSTOP);
   res_t r = {0};
@@ -558,38 +581,32 @@ static void test_redis_paused(void) {
   GW_ASSERT_OK(gw_adapter_emit_room(A, a1.sid, "p", f, on_res, &r));
   /* Answered by the 1 s deadline, or earlier when the stalled heartbeat
    * echo (3 periods) ends the session. */
-  SPIN(&loop, 3000, r.done == 1);
+  SPIN(loop, 3000, r.done == 1);
   GW_ASSERT(r.status == GW_ETIMEDOUT || r.status == GW_EUNAVAIL);
-  SPIN(&loop, 3000, !is_up(A) && !is_up(B));
-  spin_for(&loop, 300);
+  SPIN(loop, 3000, !is_up(A) && !is_up(B));
+  spin_for(loop, 300);
   kill(w.redis, SIGCONT);
-  SPIN(&loop, 8000, is_up(A) && is_up(B));
+  SPIN(loop, 8000, is_up(A) && is_up(B));
   char *ul = exp_userlist(2, "alice", a1.sid, "bob", b1.sid);
   r.done = 0;
   const char *msg2 = "42[\"newMessage\",{\"message\":\"after\"}]";
   gw_frame_t *f2 = gw_frame_from(GW_EV_NEWMESSAGE, msg2, strlen(msg2));
   GW_ASSERT_OK(gw_adapter_emit_room(A, a1.sid, "p", f2, on_res, &r));
-  SPIN(&loop, 2000, fs_count(&b1, msg2) == 1 && fs_count(&a1, msg2) == 1);
+  SPIN(loop, 2000, fs_count(&b1, msg2) == 1 && fs_count(&a1, msg2) == 1);
   /* Membership survived (re-asserted), names still unique. */
   fsock_t b2 = {"sidB2bbbbbbbbbbbbbbb"};
-  GW_ASSERT_OK(gw_adapter_attach(B, b2.sid, &b2));
+  world_attach(&w, B, &b2);
   r.done = 0;
   GW_ASSERT_OK(gw_adapter_join(B, b2.sid, "p", "alice", on_res, &r));
-  SPIN(&loop, 2000, r.done == 1);
+  SPIN(loop, 2000, r.done == 1);
   GW_ASSERT_EQ(r.status, GW_ENAMETAKEN);
-  join_ok(&loop, B, &b2, "p", "carol");
+  join_ok(loop, B, &b2, "p", "carol");
   char *ul3 = exp_userlist(3, "alice", a1.sid, "bob", b1.sid, "carol", b2.sid);
-  SPIN(&loop, 2000, fs_last_is(&b2, "42[\"userList\"", ul3));
+  SPIN(loop, 2000, fs_last_is(&b2, "42[\"userList\"", ul3));
   (void)ul;
   gw_frame_unref(f);
   gw_frame_unref(f2);
-  node_close(&loop, A);
-  node_close(&loop, B);
-  GW_ASSERT_OK(uv_loop_close(&loop));
-  gw_test_redis_stop(w.redis, SIGTERM);
-  fs_clear(&a1);
-  fs_clear(&b1);
-  fs_clear(&b2);
+  world_close(&w);
   free(ul);
   free(ul3);
 }
@@ -598,18 +615,14 @@ static void test_redis_paused(void) {
  * callback still runs once, and the socket does not stay in Redis. */
 static void test_detach_races(void) {
   world_t w;
-  uv_loop_t loop;
-  world_start(&w);
-  uv_loop_init(&loop);
-  gw_adapter_t *A = node_new(&loop, &w, "nodeA");
-  gw_adapter_t *B = node_new(&loop, &w, "nodeB");
-  SPIN(&loop, 5000, is_up(A) && is_up(B));
+  uv_loop_t *loop = world_open(&w, 2, NULL);
+  gw_adapter_t *A = w.A, *B = w.B;
   fsock_t a1 = {"sidA1aaaaaaaaaaaaaaa"}, a2 = {"sidA2aaaaaaaaaaaaaaa"},
           b1 = {"sidB1bbbbbbbbbbbbbbb"};
-  GW_ASSERT_OK(gw_adapter_attach(A, a1.sid, &a1));
-  GW_ASSERT_OK(gw_adapter_attach(A, a2.sid, &a2));
-  GW_ASSERT_OK(gw_adapter_attach(B, b1.sid, &b1));
-  join_ok(&loop, B, &b1, "d", "bob");
+  world_attach(&w, A, &a1);
+  world_attach(&w, A, &a2);
+  world_attach(&w, B, &b1);
+  join_ok(loop, B, &b1, "d", "bob");
   res_t r1 = {0}, r2 = {0}, r3 = {0};
   /* a1: waits for SUBSCRIBE, then detached. */
   GW_ASSERT_OK(gw_adapter_join(A, a1.sid, "d", "ann", on_res, &r1));
@@ -618,8 +631,8 @@ static void test_detach_races(void) {
   GW_ASSERT_OK(gw_adapter_leave(A, a2.sid, on_res, &r3));
   gw_adapter_detach(A, a1.sid);
   gw_adapter_detach(A, a2.sid);
-  SPIN(&loop, 2000, r1.done == 1 && r2.done == 1 && r3.done == 1);
-  spin_for(&loop, 300);
+  SPIN(loop, 2000, r1.done == 1 && r2.done == 1 && r3.done == 1);
+  spin_for(loop, 300);
   char *ul = exp_userlist(1, "bob", b1.sid);
   GW_ASSERT(fs_last_is(&b1, "42[\"userList\"", ul));
   /* Nothing but roomLists reached them: no userList, notice, message. */
@@ -632,42 +645,29 @@ static void test_detach_races(void) {
   gw_adapter_stats(A, &st);
   GW_ASSERT_EQ(st.local_members, 0);
   GW_ASSERT_EQ(st.rooms, 0);
-  node_close(&loop, A);
-  node_close(&loop, B);
-  GW_ASSERT_OK(uv_loop_close(&loop));
-  gw_test_redis_stop(w.redis, SIGTERM);
-  fs_clear(&a1);
-  fs_clear(&a2);
-  fs_clear(&b1);
+  world_close(&w);
   free(ul);
 }
 
 static void test_max_pending(void) {
   world_t w;
-  uv_loop_t loop;
-  world_start(&w);
-  uv_loop_init(&loop);
-  g_max_pending = 3;
-  gw_adapter_t *A = node_new(&loop, &w, "nodeA");
-  g_max_pending = 1000;
-  SPIN(&loop, 5000, is_up(A));
+  wopts_t o = {.max_pending = 3};
+  uv_loop_t *loop = world_open(&w, 1, &o);
+  gw_adapter_t *A = w.A;
   fsock_t a1 = {"sidA1aaaaaaaaaaaaaaa"};
-  GW_ASSERT_OK(gw_adapter_attach(A, a1.sid, &a1));
-  join_ok(&loop, A, &a1, "m", "alice");
+  world_attach(&w, A, &a1);
+  join_ok(loop, A, &a1, "m", "alice");
   gw_frame_t *f = gw_frame_from(GW_EV_NEWMESSAGE, "42[\"m\"]", 7);
   res_t r = {0};
   for (int i = 0; i < 3; i++)
     GW_ASSERT_OK(gw_adapter_emit_room(A, a1.sid, "m", f, on_res, &r));
   GW_ASSERT_EQ(gw_adapter_emit_room(A, a1.sid, "m", f, on_res, &r),
                GW_EUNAVAIL);
-  SPIN(&loop, 2000, r.done == 3 && fs_count(&a1, "42[\"m\"]") == 3);
+  SPIN(loop, 2000, r.done == 3 && fs_count(&a1, "42[\"m\"]") == 3);
   GW_ASSERT_OK(gw_adapter_emit_room(A, a1.sid, "m", f, on_res, &r));
-  SPIN(&loop, 2000, r.done == 4);
+  SPIN(loop, 2000, r.done == 4);
   gw_frame_unref(f);
-  node_close(&loop, A);
-  GW_ASSERT_OK(uv_loop_close(&loop));
-  gw_test_redis_stop(w.redis, SIGTERM);
-  fs_clear(&a1);
+  world_close(&w);
 }
 
 static int join_status(uv_loop_t *loop, gw_adapter_t *a, fsock_t *s,
@@ -682,52 +682,39 @@ static int join_status(uv_loop_t *loop, gw_adapter_t *a, fsock_t *s,
  * that need JSON escaping are byte-identical to jansson's. */
 static void test_limits_and_escaping(void) {
   world_t w;
-  uv_loop_t loop;
-  world_start(&w);
-  uv_loop_init(&loop);
-  g_max_rooms = 2;
-  g_max_members = 2;
-  gw_adapter_t *A = node_new(&loop, &w, "nodeA");
-  gw_adapter_t *B = node_new(&loop, &w, "nodeB");
-  g_max_rooms = g_max_members = 100;
-  SPIN(&loop, 5000, is_up(A) && is_up(B));
+  wopts_t o = {.max_rooms = 2, .max_members = 2};
+  uv_loop_t *loop = world_open(&w, 2, &o);
+  gw_adapter_t *A = w.A, *B = w.B;
   fsock_t a1 = {"sidA1aaaaaaaaaaaaaaa"}, a2 = {"sidA2aaaaaaaaaaaaaaa"},
           b1 = {"sidB1bbbbbbbbbbbbbbb"}, b2 = {"sidB2bbbbbbbbbbbbbbb"};
-  GW_ASSERT_OK(gw_adapter_attach(A, a1.sid, &a1));
-  GW_ASSERT_OK(gw_adapter_attach(A, a2.sid, &a2));
-  GW_ASSERT_OK(gw_adapter_attach(B, b1.sid, &b1));
-  GW_ASSERT_OK(gw_adapter_attach(B, b2.sid, &b2));
+  world_attach(&w, A, &a1);
+  world_attach(&w, A, &a2);
+  world_attach(&w, B, &b1);
+  world_attach(&w, B, &b2);
   const char *odd = "\xeb\xb0\xa5 \"q\" \\ / \xf0\x9f\x99\x82";
-  join_ok(&loop, A, &a1, "r1", odd);
-  join_ok(&loop, B, &b1, "r2", "bob");
-  GW_ASSERT_EQ(join_status(&loop, B, &b2, "r3", "x"), GW_EROOMLIMIT);
+  join_ok(loop, A, &a1, "r1", odd);
+  join_ok(loop, B, &b1, "r2", "bob");
+  GW_ASSERT_EQ(join_status(loop, B, &b2, "r3", "x"), GW_EROOMLIMIT);
   /* Leaving a room you would empty frees its slot. */
-  GW_ASSERT_OK(join_status(&loop, B, &b1, "r3", "bob"));
-  join_ok(&loop, A, &a2, "r1", "amy");
-  GW_ASSERT_EQ(join_status(&loop, B, &b2, "r1", "zed"), GW_EROOMFULL);
+  GW_ASSERT_OK(join_status(loop, B, &b1, "r3", "bob"));
+  join_ok(loop, A, &a2, "r1", "amy");
+  GW_ASSERT_EQ(join_status(loop, B, &b2, "r1", "zed"), GW_EROOMFULL);
   /* A rename inside a full room is not a new member. */
-  GW_ASSERT_OK(join_status(&loop, A, &a2, "r1", "amy2"));
+  GW_ASSERT_OK(join_status(loop, A, &a2, "r1", "amy2"));
 
   char *ul = exp_userlist(2, odd, a1.sid, "amy2", a2.sid);
   char *nj = frame_str(gw_ev_notice_joined("amy2"));
   char *nl = frame_str(gw_ev_notice_left("amy"));
-  SPIN(&loop, 2000, fs_last_is(&a1, "42[\"userList\"", ul));
+  SPIN(loop, 2000, fs_last_is(&a1, "42[\"userList\"", ul));
   GW_ASSERT_EQ(fs_count(&a1, nj), 1);
   GW_ASSERT_EQ(fs_count(&a1, nl), 1);
   char *nodd = frame_str(gw_ev_notice_left(odd));
   gw_adapter_detach(A, a1.sid);
-  SPIN(&loop, 2000, fs_count(&a2, nodd) == 1);
+  SPIN(loop, 2000, fs_count(&a2, nodd) == 1);
   char *rl = exp_roomlist(2, "r1", "r3");
-  SPIN(&loop, 2000, fs_last_is(&b2, "42[\"roomList\"", rl));
+  SPIN(loop, 2000, fs_last_is(&b2, "42[\"roomList\"", rl));
 
-  node_close(&loop, A);
-  node_close(&loop, B);
-  GW_ASSERT_OK(uv_loop_close(&loop));
-  gw_test_redis_stop(w.redis, SIGTERM);
-  fs_clear(&a1);
-  fs_clear(&a2);
-  fs_clear(&b1);
-  fs_clear(&b2);
+  world_close(&w);
   free(ul);
   free(nj);
   free(nl);
