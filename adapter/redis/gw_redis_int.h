@@ -221,8 +221,7 @@ void gw__redis_internal(rad_t *a, rreq_done_fn done, int script, int n,
  * one runs the close callback. */
 void gw__redis_close_part_done(rad_t *a);
 
-/* ---- gw_redis_session.c: the session --------------------------------------
- */
+/* ---- gw_redis_session.c: the session ------------------------------------ */
 
 /* gw__redis_session_init creates the two links (not connected). Returns 0 or
  * an error code (then a->cmd and a->sub are NULL). */
@@ -245,8 +244,7 @@ void gw__redis_sync_step_done(rad_t *a);
  * S_SYNCING): requests get GW_EUNAVAIL meanwhile. */
 void gw__redis_start_reassert(rad_t *a);
 
-/* ---- gw_redis_rooms.c: rooms, subscriptions, events ------------------------
- */
+/* ---- gw_redis_rooms.c: rooms, subscriptions, events ---------------------- */
 
 /* gw__redis_room_get returns the room |name| (borrowed from the adapter),
  * creating it when |create|; NULL when absent or out of memory. */
@@ -270,12 +268,12 @@ void gw__redis_rl_update(rad_t *a, uint64_t ver, const char *p, size_t n);
 int gw__redis_ensure_sub(rad_t *a, rroom_t *r);
 
 /* gw__redis_maybe_unsub unsubscribes |r|, or frees it, once nothing needs
- * it (no members, joins or sync waiting). */
+ * it (no members, joins or sync waiting) and nothing iterates it (busy). */
 void gw__redis_maybe_unsub(rroom_t *r, rad_t *a);
 
-/* gw__redis_rooms_reset marks every room unsubscribed at the end of a
- * session: waiting joins complete with |status|, joins awaiting their J event
- * are dropped; joins sent are answered by their links. */
+/* gw__redis_rooms_reset marks every room unsubscribed when the session ends
+ * or the adapter closes: waiting joins complete with |status|, joins awaiting
+ * their J event are dropped; joins sent are answered by their links. */
 void gw__redis_rooms_reset(rad_t *a, int status);
 
 /* gw__redis_rooms_sweep frees the rooms nothing needs any more. */
