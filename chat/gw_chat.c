@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "gw_check.h"
-#include "gw_events.h"
+#include "gw_sio.h"
 #include "gw_socket.h"
 
 #define INBOX_CAP 64 /* ring size; cfg->inbox_max bounds what is used */
@@ -71,9 +71,9 @@ static void reply_error(gw_chat_t *c, gw_socket_t *s, uint64_t ack,
                           gw_chat_err_msg(e));
   if (ack != GW_EIO_NO_ID)
     send_owned(s,
-               gw_eio_ack(ack, json_pack("{s:b,s:o}", "ok", 0, "error", err)));
+               gw_sio_ack(ack, json_pack("{s:b,s:o}", "ok", 0, "error", err)));
   else
-    send_owned(s, gw_ev_encode(GW_EV_CHATERROR, err));
+    send_owned(s, gw_sio_event(GW_EV_CHATERROR, err));
 }
 
 /* reply_ok answers an ack with {"ok":true} plus |extra|'s members (stolen,
@@ -87,7 +87,7 @@ static void reply_ok(gw_socket_t *s, uint64_t ack, json_t *extra) {
   if (o != NULL && extra != NULL)
     json_object_update(o, extra);
   json_decref(extra);
-  send_owned(s, gw_eio_ack(ack, o));
+  send_owned(s, gw_sio_ack(ack, o));
 }
 
 /* ---- validation --------------------------------------------------------- */
@@ -518,7 +518,7 @@ static void do_send(gw_chat_t *c, gw_socket_t *s, const gw_chat_req_t *rq,
     return reply_error(c, s, ack, GW_CE_INTERNAL);
   r->ts = wall_ms();
   /* The one encoding of this message, whatever the number of recipients. */
-  gw_frame_t *f = gw_ev_encode(
+  gw_frame_t *f = gw_sio_event(
       GW_EV_NEWMESSAGE, json_pack("{s:s%,s:s,s:b,s:I}", "message", rq->message,
                                   rq->message_len, "user", ss->name, "dm",
                                   target != NULL, "ts", (json_int_t)r->ts));

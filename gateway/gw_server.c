@@ -21,7 +21,6 @@
 #include "gw_chat.h"
 #include "gw_check.h"
 #include "gw_eio.h"
-#include "gw_events.h"
 #include "gw_jwt.h"
 #include "gw_list.h"
 #include "gw_log.h"
@@ -29,6 +28,7 @@
 #include "gw_metrics.h"
 #include "gw_netaddr.h"
 #include "gw_outq.h"
+#include "gw_sio.h"
 #include "gw_socket.h"
 
 _Static_assert(LWS_PRE <= GW_FRAME_HEADROOM,
@@ -262,9 +262,9 @@ static const gw_socket_ops_t conn_ops = {
     .alive = conn_alive,
 };
 
-static void send_text(gw_conn_t *s, gw_ev_kind_t kind, const char *text,
-                      size_t len) {
-  gw_frame_t *f = gw_frame_from(kind, text, len);
+/* send_owned sends |f| (stolen; NULL when its encoder ran out of memory:
+ * nothing is sent). */
+static void send_owned(gw_conn_t *s, gw_frame_t *f) {
   if (f != NULL) {
     conn_send(s, f);
     gw_frame_unref(f);
@@ -304,13 +304,14 @@ static int sio_authenticate(gw_conn_t *s, const gw_eio_pkt_t *pkt) {
 static void sio_connect(gw_conn_t *s, const gw_eio_pkt_t *pkt) {
   gw_server_t *srv = s->srv;
   if (pkt->nsp_len != 1 || pkt->nsp[0] != '/') {
-    /* Unknown namespace: refuse it, keep the connection (as Socket.IO). */
-    char buf[300];
-    int nl = pkt->nsp_len > 200 ? 200 : (int)pkt->nsp_len;
-    int n =
-        snprintf(buf, sizeof(buf), "44%.*s,{\"message\":\"Invalid namespace\"}",
-                 nl, pkt->nsp);
-    send_text(s, GW_EV_CONTROL, buf, (size_t)n);
+    /* Unknown namespace: refuse it, keep the connection (as Socket.IO).
+     * The answer echoes at most 200 bytes of it, and nothing from a NUL
+     * byte on. */
+    size_t nl = pkt->nsp_len > 200 ? 200 : pkt->nsp_len;
+    const char *nul = memchr(pkt->nsp, '\0', nl);
+    if (nul != NULL)
+      nl = (size_t)(nul - pkt->nsp);
+    send_owned(s, gw_sio_connect_error(pkt->nsp, nl, "Invalid namespace"));
     return;
   }
   int arc;
@@ -319,20 +320,17 @@ static void sio_connect(gw_conn_t *s, const gw_eio_pkt_t *pkt) {
      * the connection stays open for a retry with another token until the
      * namespace timeout (the first ping) closes it. The reason stays in
      * the log: a client learns nothing about the key. */
-    static const char unauth[] = "44{\"message\":\"unauthorized\"}";
     srv->metrics.rejected_connections++;
     srv->metrics.auth_failures++;
     GW_LOGD("socket %s: unauthorized: %s", s->eio_sid, gw_jwt_strerror(arc));
-    send_text(s, GW_EV_CONTROL, unauth, sizeof(unauth) - 1);
+    send_owned(s, gw_sio_connect_error(NULL, 0, "unauthorized"));
     return;
   }
   if (gw_eio_sid(s->base.sid) != 0) {
     sock_close_later(s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "no random");
     return;
   }
-  char buf[64];
-  int n = snprintf(buf, sizeof(buf), "40{\"sid\":\"%s\"}", s->base.sid);
-  send_text(s, GW_EV_CONTROL, buf, (size_t)n);
+  send_owned(s, gw_sio_connect_ok(s->base.sid));
   s->connected = 1;
   int rc = gw_adapter_attach(srv->adapter, s->base.sid, s);
   if (rc != 0) {
@@ -542,11 +540,8 @@ static int ws_established(gw_server_t *srv, struct lws *wsi, pss_t *pss) {
   }
   srv->metrics.websockets++;
   pss->s = s;
-  char open[256];
-  size_t n = gw_eio_open_packet(
-      open, sizeof(open), s->eio_sid, srv->cfg->ping_interval_ms,
-      srv->cfg->ping_timeout_ms, srv->cfg->max_payload);
-  send_text(s, GW_EV_CONTROL, open, n);
+  send_owned(s, gw_eio_open(s->eio_sid, srv->cfg->ping_interval_ms,
+                            srv->cfg->ping_timeout_ms, srv->cfg->max_payload));
   return 0;
 }
 
@@ -1039,7 +1034,7 @@ gw_server_t *gw_server_new(uv_loop_t *loop, const gw_config_t *cfg, int *err) {
     snprintf(srv->node_id, sizeof(srv->node_id), "%s-%ld", host,
              (long)getpid());
   }
-  srv->ping = gw_frame_from(GW_EV_CONTROL, "2", 1);
+  srv->ping = gw_eio_ping();
   if (srv->ping == NULL)
     goto fail;
 

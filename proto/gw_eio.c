@@ -3,8 +3,6 @@
 #include "gw_eio.h"
 
 #include <errno.h>
-#include <inttypes.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 
@@ -112,39 +110,6 @@ int gw_eio_parse(const char *buf, size_t len, gw_eio_pkt_t *pkt) {
   if (rc != 0)
     gw_eio_pkt_clear(pkt);
   return rc;
-}
-
-size_t gw_eio_open_packet(char *out, size_t cap, const char *sid,
-                          uint64_t ping_interval_ms, uint64_t ping_timeout_ms,
-                          uint64_t max_payload) {
-  int n = snprintf(out, cap,
-                   "0{\"sid\":\"%s\",\"upgrades\":[],\"pingInterval\":%" PRIu64
-                   ",\"pingTimeout\":%" PRIu64 ",\"maxPayload\":%" PRIu64 "}",
-                   sid, ping_interval_ms, ping_timeout_ms, max_payload);
-  return n > 0 && (size_t)n < cap ? (size_t)n : 0;
-}
-
-gw_frame_t *gw_eio_ack(uint64_t id, json_t *arg) {
-  char head[24];
-  int hl = snprintf(head, sizeof(head), "43%" PRIu64, id);
-  json_t *arr = json_array();
-  gw_frame_t *f = NULL;
-  if (arr == NULL || arg == NULL || json_array_append_new(arr, arg) != 0) {
-    if (arr == NULL || arg == NULL)
-      json_decref(arg);
-    goto out;
-  }
-  size_t n = json_dumpb(arr, NULL, 0, JSON_COMPACT);
-  if (n == 0 || (f = gw_frame_new(GW_EV_ACK, (size_t)hl + n)) == NULL)
-    goto out;
-  memcpy(gw_frame_data(f), head, (size_t)hl);
-  if (json_dumpb(arr, (char *)gw_frame_data(f) + hl, n, JSON_COMPACT) != n) {
-    gw_frame_unref(f);
-    f = NULL;
-  }
-out:
-  json_decref(arr);
-  return f;
 }
 
 int gw_eio_sid(char out[21]) {

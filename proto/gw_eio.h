@@ -1,16 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /* gw_eio.h: Engine.IO v4 / Socket.IO v5 packet codec (WebSocket transport).
- * Pure functions: no I/O, no state. Parsing validates exactly what the
- * reference decoder (socket.io-parser isPayloadValid) validates, so a packet
- * this rejects is one Socket.IO would close the connection for. */
+ * Pure functions: no I/O, no state. The encoders of what the server sends
+ * are gw_sio.h's (the open packet and ping included). Parsing validates exactly
+ * what the reference decoder (socket.io-parser isPayloadValid) validates, so a
+ * packet this rejects is one Socket.IO would close the connection for. */
 #ifndef GW_EIO_H
 #define GW_EIO_H
 
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include "gw_frame.h"
 
 enum { /* Engine.IO packet types */
        GW_EIO_OPEN = 0,
@@ -54,15 +53,6 @@ int gw_eio_parse(const char *buf, size_t len, gw_eio_pkt_t *pkt);
 
 /* gw_eio_pkt_clear releases what gw_eio_parse allocated. */
 void gw_eio_pkt_clear(gw_eio_pkt_t *pkt);
-
-/* gw_eio_open_packet writes the open packet for |sid| into |out| (size
- * |cap|) and returns its length, or 0 if it does not fit. */
-size_t gw_eio_open_packet(char *out, size_t cap, const char *sid,
-                          uint64_t ping_interval_ms, uint64_t ping_timeout_ms,
-                          uint64_t max_payload);
-
-/* gw_eio_ack encodes `43<id>[<arg>]` (|arg| stolen) into a new frame. */
-gw_frame_t *gw_eio_ack(uint64_t id, json_t *arg);
 
 /* gw_eio_sid fills |out| (21 bytes) with a 20-character URL-safe id made of
  * 120 random bits from the kernel. Returns 0 or -errno. */

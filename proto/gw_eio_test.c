@@ -86,25 +86,6 @@ static void test_parse_table(void) {
   }
 }
 
-static void test_open_packet(void) {
-  char buf[256];
-  size_t n = gw_eio_open_packet(buf, sizeof(buf), "AAAAAAAAAAAAAAAAAAAA", 25000,
-                                20000, 1000000);
-  const char *want = "0{\"sid\":\"AAAAAAAAAAAAAAAAAAAA\",\"upgrades\":[],"
-                     "\"pingInterval\":25000,\"pingTimeout\":20000,"
-                     "\"maxPayload\":1000000}";
-  GW_ASSERT_MEMEQ(buf, n, want, strlen(want));
-  GW_ASSERT_EQ(gw_eio_open_packet(buf, 10, "x", 1, 1, 1), 0);
-}
-
-static void test_ack(void) {
-  gw_frame_t *f = gw_eio_ack(42, json_pack("{s:b}", "ok", 1));
-  GW_ASSERT_STREQ((const char *)gw_frame_data(f), "4342[{\"ok\":true}]");
-  GW_ASSERT_EQ(f->kind, GW_EV_ACK);
-  gw_frame_unref(f);
-  GW_ASSERT(gw_eio_ack(1, NULL) == NULL);
-}
-
 static void test_sid(void) {
   char a[21], b[21];
   GW_ASSERT_OK(gw_eio_sid(a));
@@ -198,8 +179,6 @@ GW_TEST_LIST = {
     {"query check", test_query_check},
     {"query add", test_query_add},
     {"parse table", test_parse_table},
-    {"open packet", test_open_packet},
-    {"ack", test_ack},
     {"sid", test_sid},
     {NULL, NULL},
 };
