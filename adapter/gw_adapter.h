@@ -10,7 +10,8 @@
  *   - redis (redis/gw_adapter_redis.c): any number of processes sharing one
  *     Redis, where every membership change and the events it causes are one
  *     atomic step in Redis.
- * Both must pass the same protocol test suite.
+ * gw_adapter_new (gw_adapter.c) picks one from the config. Both must pass
+ * the same protocol test suite.
  *
  * Effects of each call (the chat protocol, docs/protocol.md):
  *   join   -> leaves the previous room first (with the leave effects), then
@@ -102,6 +103,16 @@ struct gw_adapter {
   const gw_adapter_ops_t *ops;
   gw_adapter_cfg_t cfg; /* copied; pointer members stay borrowed */
 };
+
+/* gw_adapter_new returns the adapter |cfg| asks for (owned): the Redis
+ * adapter when cfg->redis_url is set, the in-memory one otherwise. |cfg| is
+ * copied; its pointer members stay borrowed (see gw_adapter_cfg_t). On
+ * failure returns NULL with *err (if |err| is not NULL) set to what the
+ * implementation's constructor set: GW_EUNAVAIL for a Redis URL in a build
+ * without the Redis adapter (-DGW_WITH_REDIS=OFF), GW_EINVAL for a bad URL,
+ * GW_ENOMEM. It logs nothing: telling the user is the caller's part. Link
+ * gw_adapters (adapter/CMakeLists.txt), which brings every implementation. */
+gw_adapter_t *gw_adapter_new(const gw_adapter_cfg_t *cfg, int *err);
 
 /* gw_adapter_memory_new returns the in-memory adapter (owned), or NULL with
  * *err set. */

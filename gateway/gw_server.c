@@ -1001,8 +1001,7 @@ static int make_adapter(gw_server_t *srv) {
   acfg.heartbeat_ms = cfg->heartbeat_ms;
   acfg.node_ttl_ms = cfg->node_ttl_ms;
   int err = 0;
-  srv->adapter = cfg->redis_url ? gw_adapter_redis_new(&acfg, &err)
-                                : gw_adapter_memory_new(&acfg, &err);
+  srv->adapter = gw_adapter_new(&acfg, &err);
   if (srv->adapter == NULL) {
     if (cfg->redis_url && err == GW_EUNAVAIL)
       GW_LOGE("--redis: this build has no Redis adapter yet");
