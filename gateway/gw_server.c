@@ -85,7 +85,8 @@ struct gw_server {
   uint64_t lag_cur, lag_until; /* loop lag: this window's max, its end */
   uv_timer_t reaper; /* closes sockets outside lws and adapter callbacks */
   int adapter_closed;
-  uv_signal_t sigint, sigterm;
+  gw_server_done_fn done; /* the caller's, run by finish() */
+  void *done_arg;
   int state;
   uint64_t drain_start, drain_ms, drain_total, drain_closed;
   int exit_status;
@@ -837,12 +838,12 @@ static void finish(gw_server_t *srv) {
   srv->state = ST_DONE;
   uv_close((uv_handle_t *)&srv->tick, on_handle_closed);
   uv_close((uv_handle_t *)&srv->reaper, on_handle_closed);
-  uv_close((uv_handle_t *)&srv->sigint, on_handle_closed);
-  uv_close((uv_handle_t *)&srv->sigterm, on_handle_closed);
   /* On a foreign loop this starts lws's teardown; uv_run returns once its
    * handles are closed, and gw_server_free completes it. */
   lws_context_destroy(srv->ctx);
   GW_LOGI("shut down");
+  if (srv->done != NULL)
+    srv->done(srv->done_arg);
 }
 
 static void on_adapter_closed(void *arg) {
@@ -971,11 +972,6 @@ void gw_server_shutdown(gw_server_t *srv, int drain) {
   }
 }
 
-static void on_signal(uv_signal_t *h, int signum) {
-  gw_server_t *srv = h->data;
-  gw_server_shutdown(srv, signum == SIGTERM);
-}
-
 /* ---- lifecycle ---------------------------------------------------------- */
 
 static void lws_log_emit(int level, const char *line) {
@@ -1013,13 +1009,16 @@ static int make_adapter(gw_server_t *srv) {
   return 0;
 }
 
-gw_server_t *gw_server_new(uv_loop_t *loop, const gw_config_t *cfg, int *err) {
+gw_server_t *gw_server_new(uv_loop_t *loop, const gw_config_t *cfg,
+                           gw_server_done_fn done, void *arg, int *err) {
   gw_server_t *srv = calloc(1, sizeof(*srv));
   int rc = GW_ENOMEM;
   if (srv == NULL)
     goto fail;
   srv->loop = loop;
   srv->cfg = cfg;
+  srv->done = done;
+  srv->done_arg = arg;
   gw_list_init(&srv->sockets);
   gw_map_init(&srv->ips);
   gw_list_init(&srv->ping_wait);
@@ -1139,11 +1138,6 @@ gw_server_t *gw_server_new(uv_loop_t *loop, const gw_config_t *cfg, int *err) {
   srv->tick_due = uv_now(loop) + tick;
   srv->lag_until = uv_now(loop) + 10000;
   uv_timer_start(&srv->tick, on_tick, tick, tick);
-  uv_signal_init(loop, &srv->sigint);
-  uv_signal_init(loop, &srv->sigterm);
-  srv->sigint.data = srv->sigterm.data = srv;
-  uv_signal_start(&srv->sigint, on_signal, SIGINT);
-  uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
   GW_LOGI("listening on %s://%s:%llu (adapter %s, node %s%s)",
           cfg->tls_cert ? "https" : "http", cfg->host,
           (unsigned long long)cfg->port, srv->adapter->ops->name, srv->node_id,

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* main.c: chat-gateway. main() owns the one libuv loop; libwebsockets and
- * hiredis run on it as guests. No threads: scale out with processes. */
+/* main.c: chat-gateway. main() owns the one libuv loop and the signals;
+ * libwebsockets and hiredis run on the loop as guests. No threads: scale
+ * out with processes. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -12,6 +14,27 @@
 
 static const char *env(const char *k) {
   return getenv(k);
+}
+
+/* The signals that end the process. lws installs no handler on a foreign
+ * loop (docs/hacking.md, Platform notes): they are ours. */
+typedef struct signals {
+  uv_signal_t sigint, sigterm;
+} signals_t;
+
+/* SIGTERM (an orchestrator's stop) drains; SIGINT (a terminal) closes every
+ * connection at once. A second signal hurries a drain. */
+static void on_signal(uv_signal_t *h, int signum) {
+  gw_server_shutdown(h->data, signum == SIGTERM);
+}
+
+/* on_server_done closes the watchers when the shutdown is over, so that
+ * uv_run returns (gw_server.h); a signal after that gets its default
+ * action. */
+static void on_server_done(void *arg) {
+  signals_t *sig = arg;
+  uv_close((uv_handle_t *)&sig->sigint, NULL);
+  uv_close((uv_handle_t *)&sig->sigterm, NULL);
 }
 
 int main(int argc, char **argv) {
@@ -48,9 +71,15 @@ int main(int argc, char **argv) {
   if (uv_loop_init(&loop) != 0)
     return 1;
   int rc = 0;
-  gw_server_t *srv = gw_server_new(&loop, &cfg, &rc);
+  signals_t sig;
+  gw_server_t *srv = gw_server_new(&loop, &cfg, on_server_done, &sig, &rc);
   if (srv == NULL)
     return 1; /* logged; a half-built lws context may still hold the loop */
+  uv_signal_init(&loop, &sig.sigint);
+  uv_signal_init(&loop, &sig.sigterm);
+  sig.sigint.data = sig.sigterm.data = srv;
+  uv_signal_start(&sig.sigint, on_signal, SIGINT);
+  uv_signal_start(&sig.sigterm, on_signal, SIGTERM);
   uv_run(&loop, UV_RUN_DEFAULT);
   int status = gw_server_free(srv);
   uv_run(&loop, UV_RUN_NOWAIT);
