@@ -3,7 +3,7 @@
 /*
  * RFC 6455 conformance of the gateway's WebSocket layer (libwebsockets 4.1.6
  * plus our receive path), our own cases in the spirit of the Autobahn
- * suite, which cannot run here. A hand-made client (tests/lib/wsraw.js)
+ * suite, which cannot run here. A hand-made client (tests/lib/rawws.js)
  * does the upgrade to /socket.io/ itself and builds every frame; it also
  * checks what the server sends (unmasked, no RSV bits, no data frame after
  * a close frame).
@@ -19,7 +19,7 @@ const { describe, it, before, after, afterEach } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const h = require('../lib/harness');
-const w = require('../lib/wsraw');
+const w = require('../lib/rawws');
 
 const { OP } = w;
 const T = { timeout: 30000 };

@@ -72,14 +72,17 @@
  *   clearEvents(sock, ev?)  marks everything buffered as consumed.
  *   waitDisconnect(sock, timeoutMs) -> Promise<reason>
  *
- * Raw transports (for transport-level tests); both share RawConn:
+ * Raw transports (rawws.js, which documents them in full); both share
+ * RawConn:
  *   rawWs(url, path=SIO_PATH, {autoPong=true, headers, protocol}) -> RawConn
  *       (`ws` WebSocket; ws.opened rejects with err.statusCode on an HTTP
  *       error answer)
- *   rawTcpWs(url, path=SIO_PATH, {autoPong=true}) -> RawConn  a hand-made
- *       WebSocket client over `net`: sendFrame(opcode, payload, {fin, mask})
- *       can send anything (invalid UTF-8, odd opcodes); pause()/resume()
- *       stop/restart reading from the socket (a slow reader).
+ *   rawTcpWs(url, path=SIO_PATH, {autoPong=true, headers}) -> RawConn  a
+ *       hand-made WebSocket client over `net`: sendFrame(opcode, payload,
+ *       {fin, mask, rsv, key, length}) can send anything (invalid UTF-8, odd
+ *       opcodes, lying lengths), sendRaw(bytes) any bytes; pause()/resume()
+ *       stop/restart reading from the socket (a slow reader); wire lists
+ *       every frame received, decoder.errors what breaks RFC 6455.
  *   RawConn = {opened: Promise, frames: [{data (string, or Buffer when
  *       binary), binary, t, used}], send(str|Buffer), next(pred?, timeoutMs)
  *       -> Promise<frame data> (consumes; pings are auto-answered and
@@ -89,6 +92,8 @@
  *       nsp?) -> CONNECT reply JSON, emit(ev, payload, ackId?),
  *       request(ev, payload) -> ack arg, waitEvent(ev, pred?, timeoutMs)}
  *   SIO_PATH = '/socket.io/?EIO=4&transport=websocket'
+ *   encodeFrame(opcode, payload, {fin, mask, rsv, key, length}) -> Buffer
+ *       one client frame; decodeFrame(buf) -> frame | null
  *
  * HTTP and metrics:
  *   httpGet(url, path, {headers, timeoutMs}) -> Promise<{status, headers,
@@ -98,8 +103,11 @@
  *   getMetrics(url) -> Promise<{text, get(name, labels?) -> number|undefined}>
  *   rssKb(pid) -> number  VmRSS of a process in kB
  *
- * Utilities: delay(ms), waitUntil(fn, timeoutMs, intervalMs, what), NONE,
- *   DEFAULT_TIMEOUT_MS, ROOT (repository root).
+ * Utilities (util.js, but NONE and MODE): delay(ms),
+ *   waitUntil(fn, timeoutMs, intervalMs, what), withTimeout(promise, ms,
+ *   what) (rejects "timed out after ms ms: what"), NONE,
+ *   DEFAULT_TIMEOUT_MS ($GW_TEST_TIMEOUT_MS, else 3000), ROOT (repository
+ *   root).
  */
 
 const { spawn } = require('node:child_process');
@@ -112,16 +120,13 @@ const os = require('node:os');
 const path = require('node:path');
 
 const { io } = require('socket.io-client');
-const WebSocket = require('ws');
 
-const ROOT = path.resolve(__dirname, '..', '..');
+const { SIO_PATH, rawWs, rawTcpWs, encodeFrame, decodeFrame } = require('./rawws');
+const { ROOT, DEFAULT_TIMEOUT_MS, delay, waitUntil, withTimeout, short, predName } = require('./util');
+
 const MODE = (process.env.GW_MODE || 'memory').toLowerCase();
-const SIO_PATH = '/socket.io/?EIO=4&transport=websocket';
-const DEFAULT_TIMEOUT_MS = Number(process.env.GW_TEST_TIMEOUT_MS || 3000);
 const NONE = Symbol('no payload');
 const LOG_CAP = 4 * 1024 * 1024;
-
-const delay = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /* ------------------------------------------------------------------ */
 /* Child process registry and watchdog                                 */
@@ -228,24 +233,6 @@ async function stopProc(proc, exited, signal, timeoutMs) {
   }
   await exited;
   return 'SIGKILL';
-}
-
-async function waitUntil(fn, timeoutMs = 5000, intervalMs = 25, what = 'condition') {
-  const deadline = Date.now() + timeoutMs;
-  let last;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}` +
-        (last ? ` (last error: ${last.message})` : ''));
-    }
-    await delay(intervalMs);
-  }
 }
 
 function freePort() {
@@ -535,17 +522,6 @@ function startModeCluster(opts = {}) {
 
 let sockCounter = 0;
 
-function short(v, n = 160) {
-  let s;
-  try {
-    s = typeof v === 'string' ? JSON.stringify(v) : JSON.stringify(v);
-  } catch (_) {
-    s = String(v);
-  }
-  if (s === undefined) s = 'undefined';
-  return s.length > n ? `${s.slice(0, n)}…(${s.length} chars)` : s;
-}
-
 function label(sock) {
   return sock && sock.rec ? sock.rec.label : 'socket';
 }
@@ -648,12 +624,6 @@ function emitAck(sock, ev, payload, timeoutMs = DEFAULT_TIMEOUT_MS) {
   });
 }
 
-function predName(p) {
-  if (!p) return '';
-  const s = p.toString().replace(/\s+/g, ' ');
-  return `, ${s.length > 140 ? `${s.slice(0, 140)}…` : s}`;
-}
-
 function matcher(ev, predicate) {
   return (e) => {
     if (e.used || e.ev !== ev) return false;
@@ -736,368 +706,6 @@ function clearEvents(sock, ev) {
 
 function waitDisconnect(sock, timeoutMs = DEFAULT_TIMEOUT_MS) {
   return waitFor(sock, '$disconnect', timeoutMs);
-}
-
-/* ------------------------------------------------------------------ */
-/* Raw WebSocket connections                                            */
-/* ------------------------------------------------------------------ */
-
-class RawConn {
-  constructor(label, autoPong) {
-    this.label = label;
-    this.autoPong = autoPong;
-    this.frames = [];
-    this.waiters = new Set();
-    this.closeInfo = null;
-    this.ackSeq = 0;
-    this.closed = new Promise((resolve) => {
-      this._resolveClosed = resolve;
-    });
-  }
-
-  _frame(data, binary) {
-    const f = { data, binary, t: Date.now(), used: false };
-    this.frames.push(f);
-    if (!binary && data === '2' && this.autoPong && this.isOpen()) {
-      f.used = true; // answered here; tests ask for pings explicitly
-      this.send('3');
-    }
-    for (const w of [...this.waiters]) w(f);
-  }
-
-  _closed(code, reason) {
-    if (this.closeInfo) return;
-    this.closeInfo = { code, reason: reason || '', t: Date.now() };
-    this._resolveClosed(this.closeInfo);
-    for (const w of [...this.waiters]) w(null);
-  }
-
-  describe(max = 30) {
-    const fr = this.frames.slice(-max).map((f) =>
-      `${f.used ? '(consumed) ' : ''}${f.binary ? `<binary ${f.data.length} bytes>` : short(f.data, 200)}`);
-    const c = this.closeInfo ? `\n    <closed ${this.closeInfo.code} ${short(this.closeInfo.reason)}>` : '';
-    return (fr.length ? `\n    ${fr.join('\n    ')}` : ' no frames') + c;
-  }
-
-  // next(pred?, timeoutMs): first unconsumed frame whose data satisfies pred
-  // (default: any text frame that is not a ping '2').
-  next(pred, timeoutMs = DEFAULT_TIMEOUT_MS) {
-    if (typeof pred === 'number') {
-      timeoutMs = pred;
-      pred = undefined;
-    }
-    const test = (f) => {
-      if (f.used) return false;
-      if (!pred) return !f.binary && f.data !== '2';
-      try {
-        return !!pred(f.data, f);
-      } catch (_) {
-        return false;
-      }
-    };
-    const found = this.frames.find(test);
-    if (found) {
-      found.used = true;
-      return Promise.resolve(found.data);
-    }
-    return new Promise((resolve, reject) => {
-      const fail = (why) => {
-        this.waiters.delete(w);
-        clearTimeout(timer);
-        reject(new Error(`${this.label}: ${why} waiting for a frame${predName(pred)}; ` +
-          `frames:${this.describe()}`));
-      };
-      const w = (f) => {
-        if (f === null) {
-          fail('connection closed');
-          return;
-        }
-        if (!test(f)) return;
-        f.used = true;
-        this.waiters.delete(w);
-        clearTimeout(timer);
-        resolve(f.data);
-      };
-      const timer = setTimeout(() => fail(`timed out after ${timeoutMs} ms`), timeoutMs);
-      if (this.closeInfo) {
-        fail('connection closed');
-        return;
-      }
-      this.waiters.add(w);
-    });
-  }
-
-  async handshake(timeoutMs) {
-    const d = await this.next((s) => typeof s === 'string' && s[0] === '0', timeoutMs);
-    return JSON.parse(d.slice(1));
-  }
-
-  async sioConnect(auth, nsp, timeoutMs) {
-    const prefix = nsp && nsp !== '/' ? `${nsp},` : '';
-    this.send(`40${prefix}${auth === undefined ? '' : JSON.stringify(auth)}`);
-    const d = await this.next((s) => typeof s === 'string' &&
-      (s.startsWith(`40${prefix}`) || s.startsWith(`44${prefix}`)), timeoutMs);
-    if (d.startsWith('44')) throw new Error(`${this.label}: CONNECT refused: ${d}`);
-    return JSON.parse(d.slice(2 + prefix.length));
-  }
-
-  emit(ev, payload, ackId) {
-    const arr = payload === undefined ? [ev] : [ev, payload];
-    this.send(`42${ackId === undefined ? '' : ackId}${JSON.stringify(arr)}`);
-  }
-
-  async request(ev, payload, timeoutMs) {
-    const id = this.ackSeq++;
-    this.emit(ev, payload, id);
-    const d = await this.next((s) => typeof s === 'string' && s.startsWith(`43${id}[`), timeoutMs);
-    return JSON.parse(d.slice(2 + String(id).length))[0];
-  }
-
-  async waitEvent(ev, pred, timeoutMs) {
-    if (typeof pred === 'number') {
-      timeoutMs = pred;
-      pred = undefined;
-    }
-    const d = await this.next((s) => {
-      if (typeof s !== 'string' || !s.startsWith('42[')) return false;
-      const arr = JSON.parse(s.slice(2));
-      return arr[0] === ev && (!pred || pred(arr[1]));
-    }, timeoutMs);
-    return JSON.parse(d.slice(2))[1];
-  }
-}
-
-function wsUrl(url, p) {
-  return url.replace(/^http/, 'ws') + p;
-}
-
-function rawWs(url, p = SIO_PATH, opts = {}) {
-  const { autoPong = true, headers, protocol, ...wsOpts } = opts;
-  const c = new RawConn(`rawWs(${p})`, autoPong);
-  const ws = new WebSocket(wsUrl(url, p), protocol, { handshakeTimeout: 5000, headers, ...wsOpts });
-  c.ws = ws;
-  c.isOpen = () => ws.readyState === WebSocket.OPEN;
-  c.send = (data, o) => ws.send(data, o);
-  c.close = (code) => ws.close(code);
-  c.terminate = () => ws.terminate();
-  c.opened = new Promise((resolve, reject) => {
-    ws.once('open', resolve);
-    ws.once('unexpected-response', (req, res) => {
-      let body = '';
-      let done = false;
-      const finish = () => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        const e = new Error(`${c.label}: HTTP ${res.statusCode} instead of 101: ${body}`);
-        e.statusCode = res.statusCode;
-        e.headers = res.headers;
-        e.body = body;
-        reject(e);
-        c._closed(1006, 'unexpected response');
-        req.destroy();
-      };
-      const timer = setTimeout(finish, 1000); // a body without an end
-      res.setEncoding('utf8');
-      res.on('data', (d) => {
-        body += d;
-      });
-      res.on('end', finish);
-      res.on('close', finish);
-      res.on('error', finish);
-    });
-    ws.once('error', (e) => {
-      reject(e);
-    });
-  });
-  c.opened.catch(() => {});
-  ws.on('message', (data, isBinary) => c._frame(isBinary ? data : data.toString('utf8'), isBinary));
-  ws.on('close', (code, reason) => c._closed(code, reason.toString()));
-  ws.on('error', () => {});
-  return c;
-}
-
-const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
-
-/* decodeFrame reads one RFC 6455 frame at the start of |buf|: null when it
- * is not all there yet, else {fin, rsv, opcode, masked, payload (unmasked
- * copy), len, size (bytes the frame took)}. */
-function decodeFrame(buf) {
-  if (buf.length < 2) return null;
-  const fin = (buf[0] & 0x80) !== 0;
-  const rsv = (buf[0] >> 4) & 7;
-  const opcode = buf[0] & 0x0f;
-  const masked = (buf[1] & 0x80) !== 0;
-  let len = buf[1] & 0x7f;
-  let off = 2;
-  if (len === 126) {
-    if (buf.length < 4) return null;
-    len = buf.readUInt16BE(2);
-    off = 4;
-  } else if (len === 127) {
-    if (buf.length < 10) return null;
-    len = Number(buf.readBigUInt64BE(2));
-    off = 10;
-  }
-  const maskOff = off;
-  if (masked) off += 4;
-  if (buf.length < off + len) return null;
-  const payload = Buffer.from(buf.subarray(off, off + len));
-  if (masked) for (let i = 0; i < len; i++) payload[i] ^= buf[maskOff + (i & 3)];
-  return { fin, rsv, opcode, masked, payload, len, size: off + len };
-}
-
-/* withTimeout rejects with "timed out after |ms| ms: |what|" unless |p|
- * settles first. */
-function withTimeout(p, ms, what) {
-  let timer;
-  return Promise.race([
-    p,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-/* encodeFrame builds one client frame. Beyond what a well-behaved client
- * sends it can set RSV bits (|rsv|, RSV1 = 4), a fixed mask |key|, and a
- * header |length| that differs from the payload's (truncated frames). */
-function encodeFrame(opcode, payload, { fin = true, mask = true, rsv = 0, key, length } = {}) {
-  const data = Buffer.isBuffer(payload) ? payload : Buffer.from(payload || '', 'utf8');
-  const len = length === undefined ? data.length : length;
-  let head;
-  if (len < 126) {
-    head = Buffer.alloc(2);
-    head[1] = len;
-  } else if (len < 65536) {
-    head = Buffer.alloc(4);
-    head[1] = 126;
-    head.writeUInt16BE(len, 2);
-  } else {
-    head = Buffer.alloc(10);
-    head[1] = 127;
-    head.writeBigUInt64BE(BigInt(len), 2);
-  }
-  head[0] = (fin ? 0x80 : 0) | ((rsv & 7) << 4) | (opcode & 0x0f);
-  if (!mask) return Buffer.concat([head, data]);
-  head[1] |= 0x80;
-  const k = key || crypto.randomBytes(4);
-  const masked = Buffer.alloc(data.length);
-  for (let i = 0; i < data.length; i++) masked[i] = data[i] ^ k[i & 3];
-  return Buffer.concat([head, k, masked]);
-}
-
-function rawTcpWs(url, p = SIO_PATH, opts = {}) {
-  const { autoPong = true } = opts;
-  const u = new URL(url);
-  const c = new RawConn(`rawTcpWs(${p})`, autoPong);
-  const sock = net.connect(Number(u.port), u.hostname);
-  c.socket = sock;
-  let state = 'http';
-  let open = false;
-  let buf = Buffer.alloc(0);
-  let fragments = null;
-  let fragOpcode = 0;
-  const key = crypto.randomBytes(16).toString('base64');
-  const accept = crypto.createHash('sha1').update(key + WS_GUID).digest('base64');
-  c.isOpen = () => open && !c.closeInfo;
-  c.sendRaw = (b) => sock.write(b);
-  c.sendFrame = (opcode, payload, o) => sock.write(encodeFrame(opcode, payload, o));
-  c.send = (data) => {
-    if (Buffer.isBuffer(data)) c.sendFrame(2, data);
-    else c.sendFrame(1, Buffer.from(data, 'utf8'));
-  };
-  c.close = (code = 1000) => {
-    const b = Buffer.alloc(2);
-    b.writeUInt16BE(code);
-    c.sendFrame(8, b);
-  };
-  c.terminate = () => sock.destroy();
-  c.pause = () => sock.pause();
-  c.resume = () => sock.resume();
-  c.opened = new Promise((resolve, reject) => {
-    c._open = resolve;
-    c._openFail = reject;
-  });
-  c.opened.catch(() => {});
-  sock.on('connect', () => {
-    sock.write(`GET ${p} HTTP/1.1\r\nHost: ${u.host}\r\nUpgrade: websocket\r\n` +
-      `Connection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
-  });
-  const onFrame = (opcode, fin, payload) => {
-    if (opcode === 8) {
-      const code = payload.length >= 2 ? payload.readUInt16BE(0) : 1005;
-      const reason = payload.length > 2 ? payload.toString('utf8', 2) : '';
-      c._closed(code, reason);
-      try {
-        const b = Buffer.alloc(2);
-        b.writeUInt16BE(code === 1005 ? 1000 : code);
-        sock.end(encodeFrame(8, b));
-      } catch (_) {
-        /* gone */
-      }
-      return;
-    }
-    if (opcode === 9) {
-      sock.write(encodeFrame(10, payload));
-      return;
-    }
-    if (opcode === 10) return;
-    if (opcode === 0) {
-      if (!fragments) return;
-      fragments.push(payload);
-      if (!fin) return;
-      const all = Buffer.concat(fragments);
-      fragments = null;
-      c._frame(fragOpcode === 1 ? all.toString('utf8') : all, fragOpcode !== 1);
-      return;
-    }
-    if (!fin) {
-      fragments = [payload];
-      fragOpcode = opcode;
-      return;
-    }
-    c._frame(opcode === 1 ? payload.toString('utf8') : payload, opcode !== 1);
-  };
-  const parse = () => {
-    for (;;) {
-      if (state === 'http') {
-        const end = buf.indexOf('\r\n\r\n');
-        if (end < 0) return;
-        const head = buf.toString('latin1', 0, end);
-        buf = buf.subarray(end + 4);
-        const status = Number(head.split(' ')[1]);
-        c.httpStatus = status;
-        c.httpHead = head;
-        if (status !== 101 || !head.toLowerCase().includes(accept.toLowerCase())) {
-          const e = new Error(`${c.label}: HTTP ${status} instead of 101:\n${head}`);
-          e.statusCode = status;
-          c._openFail(e);
-          sock.destroy();
-          return;
-        }
-        state = 'ws';
-        open = true;
-        c._open();
-        continue;
-      }
-      const f = decodeFrame(buf);
-      if (f === null) return;
-      buf = buf.subarray(f.size);
-      onFrame(f.opcode, f.fin, f.payload);
-    }
-  };
-  sock.on('data', (d) => {
-    buf = buf.length ? Buffer.concat([buf, d]) : d;
-    parse();
-  });
-  sock.on('error', () => {});
-  sock.on('close', () => {
-    open = false;
-    if (state === 'http') c._openFail(new Error(`${c.label}: connection closed before the upgrade`));
-    c._closed(1006, 'tcp closed');
-  });
-  return c;
 }
 
 /* ------------------------------------------------------------------ */
