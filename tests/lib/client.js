@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: MIT
+'use strict';
+/*
+ * tests/lib/client.js — socket.io-client sockets for tests, and the event
+ * recorder that buffers every event a socket receives so a test acts first
+ * and awaits the event after, without a race. The API is documented in
+ * tests/lib/harness.js (the facade).
+ *   connect, clientPool, record, emit, emitAck, waitFor, expectNo, takeAll,
+ *   history, clearEvents, waitDisconnect, NONE
+ */
+
+const { io } = require('socket.io-client');
+
+const { DEFAULT_TIMEOUT_MS, delay, short, predName } = require('./util');
+
+const NONE = Symbol('no payload');
+
+let sockCounter = 0;
+
+function label(sock) {
+  return sock && sock.rec ? sock.rec.label : 'socket';
+}
+
+function describeEvents(rec, max = 40) {
+  const list = rec.events.slice(-max).map((e) =>
+    `${e.used ? '(consumed) ' : ''}${e.ev} ${e.args.map((a) => short(a instanceof Error ? a.message : a)).join(', ')}`);
+  const more = rec.events.length > max ? ` (+${rec.events.length - max} earlier)` : '';
+  return list.length ? `\n    ${list.join('\n    ')}${more}` : ' nothing';
+}
+
+function record(sock, name) {
+  if (sock.rec) return sock.rec;
+  const rec = { events: [], waiters: new Set(), label: name || `sock#${++sockCounter}` };
+  sock.rec = rec;
+  const push = (ev, args) => {
+    const e = { ev, args, payload: args[0], t: Date.now(), used: false };
+    rec.events.push(e);
+    for (const w of [...rec.waiters]) w(e);
+  };
+  sock.onAny((ev, ...args) => push(ev, args));
+  sock.on('connect', () => {
+    rec.label = `${rec.label.split('[')[0]}[${sock.id}]`;
+    push('$connect', [sock.id]);
+  });
+  sock.on('disconnect', (reason, details) => {
+    rec.disconnectReason = reason;
+    push('$disconnect', [reason, details]);
+  });
+  sock.on('connect_error', (err) => push('$connect_error', [err]));
+  return rec;
+}
+
+function connect(url, opts = {}) {
+  const { timeout = 5000, name, ...ioOpts } = opts;
+  const sock = io(url, {
+    transports: ['websocket'],
+    reconnection: false,
+    forceNew: true,
+    timeout,
+    ...ioOpts,
+  });
+  record(sock, name);
+  sock.rec.url = url;
+  return new Promise((resolve, reject) => {
+    const done = () => {
+      sock.off('connect', onOk);
+      sock.off('connect_error', onErr);
+    };
+    const onOk = () => {
+      done();
+      resolve(sock);
+    };
+    const onErr = (err) => {
+      done();
+      sock.close();
+      reject(new Error(`connect_error from ${url}: ${err && err.message}`));
+    };
+    sock.on('connect', onOk);
+    sock.on('connect_error', onErr);
+  });
+}
+
+function clientPool(target) {
+  const sockets = [];
+  const next = typeof target === 'string' ? () => target : () => target.nextUrl();
+  return {
+    sockets,
+    async client(opts) {
+      const s = await connect(next(), opts);
+      sockets.push(s);
+      return s;
+    },
+    async closeAll() {
+      const open = sockets.splice(0);
+      for (const s of open) {
+        if (s.connected) s.disconnect();
+        else s.close();
+      }
+    },
+  };
+}
+
+function emit(sock, ev, payload) {
+  if (payload === undefined || payload === NONE) sock.emit(ev);
+  else sock.emit(ev, payload);
+}
+
+function emitAck(sock, ev, payload, timeoutMs = DEFAULT_TIMEOUT_MS) {
+  return new Promise((resolve, reject) => {
+    const args = payload === undefined || payload === NONE ? [] : [payload];
+    sock.timeout(timeoutMs).emit(ev, ...args, (err, res) => {
+      if (err) {
+        reject(new Error(`no ack for ${ev} ${short(payload)} within ${timeoutMs} ms on ` +
+          `${label(sock)}; received:${describeEvents(record(sock))}`));
+      } else {
+        resolve(res);
+      }
+    });
+  });
+}
+
+function matcher(ev, predicate) {
+  return (e) => {
+    if (e.used || e.ev !== ev) return false;
+    if (!predicate) return true;
+    try {
+      return !!predicate(e.payload, e.args);
+    } catch (_) {
+      return false;
+    }
+  };
+}
+
+function waitFor(sock, ev, predicate, timeoutMs) {
+  if (typeof predicate === 'number') {
+    timeoutMs = predicate;
+    predicate = undefined;
+  }
+  if (timeoutMs === undefined) timeoutMs = DEFAULT_TIMEOUT_MS;
+  const rec = record(sock);
+  const match = matcher(ev, predicate);
+  const found = rec.events.find(match);
+  if (found) {
+    found.used = true;
+    return Promise.resolve(found.payload);
+  }
+  const stack = new Error().stack;
+  return new Promise((resolve, reject) => {
+    const w = (e) => {
+      if (!match(e)) return;
+      e.used = true;
+      rec.waiters.delete(w);
+      clearTimeout(timer);
+      resolve(e.payload);
+    };
+    const timer = setTimeout(() => {
+      rec.waiters.delete(w);
+      const err = new Error(`waitFor(${rec.label}, '${ev}'${predName(predicate)}) timed out after ` +
+        `${timeoutMs} ms; the socket received:${describeEvents(rec)}`);
+      err.stack = `${err.message}\n${stack.split('\n').slice(2).join('\n')}`;
+      reject(err);
+    }, timeoutMs);
+    rec.waiters.add(w);
+  });
+}
+
+async function expectNo(sock, ev, ms = 300, predicate) {
+  if (ms > 0) await delay(ms);
+  const rec = record(sock);
+  const bad = rec.events.filter(matcher(ev, predicate));
+  if (bad.length) {
+    const { AssertionError } = require('node:assert');
+    throw new AssertionError({
+      message: `expected no '${ev}'${predName(predicate)} on ${rec.label}, but it received ` +
+        `${bad.map((e) => short(e.payload)).join(' | ')}; everything received:${describeEvents(rec)}`,
+    });
+  }
+}
+
+function takeAll(sock, ev, predicate) {
+  const rec = record(sock);
+  const m = matcher(ev, predicate);
+  const out = [];
+  for (const e of rec.events) {
+    if (m(e)) {
+      e.used = true;
+      out.push(e.payload);
+    }
+  }
+  return out;
+}
+
+function history(sock, ev) {
+  const rec = record(sock);
+  return rec.events.filter((e) => ev === undefined || e.ev === ev);
+}
+
+function clearEvents(sock, ev) {
+  for (const e of record(sock).events) if (ev === undefined || e.ev === ev) e.used = true;
+}
+
+function waitDisconnect(sock, timeoutMs = DEFAULT_TIMEOUT_MS) {
+  return waitFor(sock, '$disconnect', timeoutMs);
+}
+
+module.exports = {
+  NONE,
+  connect,
+  clientPool,
+  record,
+  emit,
+  emitAck,
+  waitFor,
+  expectNo,
+  takeAll,
+  history,
+  clearEvents,
+  waitDisconnect,
+};
