@@ -33,14 +33,14 @@ async function main() {
     check(st.gateways.length === 3, '3 gateways have pid files');
 
     // Everything answers right after up returns.
-    const hz = await L.httpGet(port, '/healthz');
+    const hz = await L.httpGet(L.url(port), '/healthz');
     check(hz.status === 200, `GET /healthz through nginx: ${hz.status}`);
-    const page = await L.httpGet(port, '/');
+    const page = await L.httpGet(L.url(port), '/');
     check(page.status === 200, `GET / (static page) through nginx: ${page.status}`);
-    const bundle = await L.httpGet(port, '/socket.io/socket.io.js');
+    const bundle = await L.httpGet(L.url(port), '/socket.io/socket.io.js');
     check(bundle.status === 200 && bundle.body.length > 1000, `GET /socket.io/socket.io.js through nginx: ${bundle.status}`);
     for (const g of st.gateways) {
-      const rz = await L.httpGet(g.port, '/readyz');
+      const rz = await L.httpGet(L.url(g.port), '/readyz');
       check(rz.status === 200, `${g.name} /readyz 200`);
     }
 
@@ -56,47 +56,42 @@ async function main() {
     const homes = [];
     for (let i = 0; i < 3; i++) {
       const before = await Promise.all(st.gateways.map((g) => L.connections(g.port)));
-      const c = L.connect(port);
+      const c = await L.connect(port);
       clients.push(c);
-      await L.connected(c);
-      const after = await L.waitFor('connection count to rise', async () => {
+      const after = await L.waitUntil(async () => {
         const a = await Promise.all(st.gateways.map((g) => L.connections(g.port)));
         return a.reduce((x, y) => x + y, 0) > before.reduce((x, y) => x + y, 0) ? a : null;
-      });
+      }, 10000, 50, 'connection count to rise');
       homes.push(after.findIndex((n, k) => n > before[k]));
     }
     log('client homes (gateway index):', homes);
     check(new Set(homes).size === 3, 'three sequential clients landed on three different gateways');
     const [a, b, c] = clients;
-    const roomList0 = await L.waitFor('initial roomList', () => c.seen.roomList.length > 0);
-    void roomList0;
+    await L.waitFor(c, 'roomList', 10000);
 
     // Cross-instance chat.
     const room = `deploy-${process.pid}`;
     let ack = await L.emitAck(a, 'create', { roomName: room, userName: 'alice' });
     check(ack && ack.ok === true && ack.key === a.id, `alice creates ${room} on gateway ${homes[0]}`);
-    await L.waitFor('roomList with the new room on the third gateway',
-      () => c.seen.roomList.some((l) => l.includes(room)));
+    await L.waitFor(c, 'roomList', (l) => l.includes(room), 10000);
     check(true, 'roomList reached a client on another gateway');
     ack = await L.emitAck(b, 'create', { roomName: room, userName: 'bob' });
     check(ack && ack.ok === true, `bob joins from gateway ${homes[1]}`);
-    await L.waitFor('alice sees bob joined', () => a.seen.notice.some((n) => /bob/.test(n)));
+    await L.waitFor(a, 'notice', (n) => /bob/.test(n), 10000);
     check(true, 'notice crossed instances');
     const names = (l) => l.map((u) => u.userName).join(',');
-    await L.waitFor('both userLists [alice,bob]', () =>
-      names(a.seen.userList.at(-1) || []) === 'alice,bob' && names(b.seen.userList.at(-1) || []) === 'alice,bob');
+    await L.waitUntil(() => names(L.seen(a, 'userList').at(-1) || []) === 'alice,bob' &&
+      names(L.seen(b, 'userList').at(-1) || []) === 'alice,bob', 10000, 50, 'both userLists [alice,bob]');
     check(true, 'userList is the same on both instances');
 
     ack = await L.emitAck(a, 'sendMessage', { message: 'hello from alice' });
     check(ack && ack.ok === true, 'alice sends to the room');
-    await L.waitFor('bob gets the room message', () =>
-      b.seen.newMessage.some((m) => m.message === 'hello from alice' && m.user === 'alice' && m.dm === false));
+    await L.waitFor(b, 'newMessage', (m) => m.message === 'hello from alice' && m.user === 'alice' && m.dm === false, 10000);
     check(true, 'room message crossed instances');
 
     ack = await L.emitAck(b, 'sendMessage', { message: 'psst alice', select: a.id });
     check(ack && ack.ok === true, 'bob sends a DM to alice by key');
-    await L.waitFor('alice gets the DM', () =>
-      a.seen.newMessage.some((m) => m.message === 'psst alice' && m.user === 'bob' && m.dm === true));
+    await L.waitFor(a, 'newMessage', (m) => m.message === 'psst alice' && m.user === 'bob' && m.dm === true, 10000);
     check(true, 'DM crossed instances');
 
     ack = await L.emitAck(c, 'create', { roomName: room, userName: 'alice' });
@@ -112,16 +107,16 @@ async function main() {
     log(r.out.trim());
     check(r.code === 0, `down exits 0 (${r.code}) in ${Date.now() - t0} ms`);
     const pids = [...st.gateways.map((g) => g.pid), st.redis.pid, st.nginx.pid];
-    await L.waitFor('every started process to exit', () => pids.every((p) => !L.alive(p)), 10000).catch(() => {});
+    await L.waitUntil(() => pids.every((p) => !L.alive(p)), 10000, 50, 'every started process to exit').catch(() => {});
     check(pids.every((p) => !L.alive(p)), `no started pid alive: ${pids.filter(L.alive).join(' ') || 'none'}`);
     const left = L.processesMentioning(state);
     check(left.length === 0, `no process mentions the state dir: ${left.join('; ') || 'none'}`);
-    const exits = await L.waitFor('gateway exit status files', () => {
+    const exits = await L.waitUntil(() => {
       const e = st.gateways.map((g) => { try { return fs.readFileSync(`${state}/${g.name}.exit`, 'utf8').trim(); } catch (x) { return null; } });
       return e.every((x) => x !== null) && e;
-    }, 5000).catch(() => []);
+    }, 5000, 50, 'gateway exit status files').catch(() => []);
     check(exits.length === 3 && exits.every((x) => x === '0'), `every gateway exited 0 on down (${exits.join(' ')})`);
-    const np = await L.httpGet(port, '/healthz').then(() => 'open', () => 'closed');
+    const np = await L.httpGet(L.url(port), '/healthz').then(() => 'open', () => 'closed');
     check(np === 'closed', `nginx port ${port} is closed after down`);
     r = L.cluster(state, ['down']);
     check(r.code === 0 && /nothing to stop/.test(r.out), 'a second down says nothing to stop');

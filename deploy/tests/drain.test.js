@@ -34,11 +34,12 @@ async function main() {
     for (let i = 0; i < CLIENTS; i += 20) {
       const batch = [];
       for (let j = i; j < Math.min(CLIENTS, i + 20); j++) {
-        const c = L.connect(port);
-        c.room = `drain-${tag}-${j % ROOMS}`;
-        c.name = `u${j}`;
-        clients.push(c);
-        batch.push(L.connected(c).then(() => L.emitAck(c, 'create', { roomName: c.room, userName: c.name })));
+        batch.push(L.connect(port).then((c) => {
+          c.room = `drain-${tag}-${j % ROOMS}`;
+          c.name = `u${j}`;
+          clients.push(c);
+          return L.emitAck(c, 'create', { roomName: c.room, userName: c.name });
+        }));
       }
       const acks = await Promise.all(batch);
       const bad = acks.filter((a) => !a || a.ok !== true);
@@ -59,7 +60,7 @@ async function main() {
             const a = await L.emitAck(c, 'create', { roomName: c.room, userName: c.name }).catch((e) => ({ ok: false, error: { code: String(e) } }));
             if (a.ok) return a;
             c.retries = (c.retries || 0) + 1;
-            await L.sleep(100);
+            await L.delay(100);
           }
           return { ok: false };
         })();
@@ -71,30 +72,30 @@ async function main() {
     process.kill(victim.pid, 'SIGTERM');
     let saw503 = false;
     while (L.alive(victim.pid) && Date.now() - t0 < DRAIN_MS + EXIT_MARGIN_MS) {
-      const rz = await L.httpGet(victim.port, '/readyz', 500).catch(() => null);
+      const rz = await L.httpGet(L.url(victim.port), '/readyz', { timeoutMs: 500 }).catch(() => null);
       if (rz && rz.status === 503) saw503 = true;
-      await L.sleep(50);
+      await L.delay(50);
     }
     const exitMs = Date.now() - t0;
     check(saw503, 'the draining gateway answered /readyz 503');
     check(!L.alive(victim.pid), `victim exited ${exitMs} ms after SIGTERM (limit ${DRAIN_MS + EXIT_MARGIN_MS} ms)`);
     const exitFile = path.join(state, `${victim.name}.exit`);
-    await L.waitFor('exit status file', () => fs.existsSync(exitFile), 3000).catch(() => {});
+    await L.waitUntil(() => fs.existsSync(exitFile), 3000, 50, 'exit status file').catch(() => {});
     const status = fs.existsSync(exitFile) ? fs.readFileSync(exitFile, 'utf8').trim() : '?';
     check(status === '0', `victim exit status ${status}`);
     check(exitMs >= DRAIN_MS * 0.5 || per[1] < 10, `closing was spread over the drain period (${exitMs} ms)`);
 
     // Who was disconnected, and why.
-    const moved = clients.filter((c) => c.seen.disconnect.length > 0);
+    const moved = clients.filter((c) => L.seen(c, '$disconnect').length > 0);
     const reasons = {};
-    for (const c of moved) for (const r of c.seen.disconnect) reasons[r] = (reasons[r] || 0) + 1;
+    for (const c of moved) for (const r of L.seen(c, '$disconnect')) reasons[r] = (reasons[r] || 0) + 1;
     log('disconnect reasons:', JSON.stringify(reasons));
     check(moved.length === per[1], `exactly the victim's clients were disconnected (${moved.length} of ${per[1]})`);
-    check(moved.every((c) => c.seen.disconnect.every((r) => r === 'transport close')),
+    check(moved.every((c) => L.seen(c, '$disconnect').every((r) => r === 'transport close')),
       'every drained client saw "transport close" (so it auto-reconnects)');
 
     // They reconnect through nginx and rejoin.
-    await L.waitFor('drained clients to reconnect', () => moved.every((c) => c.connected && c.rejoin), 15000);
+    await L.waitUntil(() => moved.every((c) => c.connected && c.rejoin), 15000, 50, 'drained clients to reconnect');
     const rejoined = await Promise.all(moved.map((c) => c.rejoin));
     check(rejoined.every((a) => a.ok), `all ${moved.length} drained clients reconnected and rejoined` +
       ` (${moved.reduce((n, c) => n + (c.retries || 0), 0)} name_taken retries)`);
@@ -109,14 +110,14 @@ async function main() {
       byRoom.get(c.room).push(c);
     }
     const want = (room) => byRoom.get(room).map((c) => c.name).sort().join(',');
-    const ok = await L.waitFor('userLists to converge', () => clients.every((c) => {
-      const l = c.seen.userList.at(-1) || [];
+    const ok = await L.waitUntil(() => clients.every((c) => {
+      const l = L.seen(c, 'userList').at(-1) || [];
       return l.map((u) => u.userName).sort().join(',') === want(c.room);
-    }), 15000).catch((e) => { log(e.message); return false; });
+    }), 15000, 50, 'userLists to converge').catch((e) => { log(e.message); return false; });
     check(ok, 'every client\'s latest userList holds exactly its room\'s members');
     let dup = 0;
     for (const c of clients)
-      for (const l of c.seen.userList) {
+      for (const l of L.seen(c, 'userList')) {
         const names = l.map((u) => u.userName);
         if (new Set(names).size !== names.length) dup++;
       }
@@ -124,11 +125,12 @@ async function main() {
 
     // Everyone can chat again: one message per room reaches all its members.
     for (const [room, members] of byRoom) {
-      const sender = members.find((c) => c.seen.disconnect.length) || members[0];
+      const sender = members.find((c) => L.seen(c, '$disconnect').length) || members[0];
       const text = `after drain ${room}`;
       const a = await L.emitAck(sender, 'sendMessage', { message: text });
       if (!a || !a.ok) check(false, `send in ${room}: ${JSON.stringify(a)}`);
-      await L.waitFor(`message in ${room}`, () => members.every((m) => m.seen.newMessage.some((x) => x.message === text && x.user === sender.name)), 10000)
+      const got = (m) => L.seen(m, 'newMessage').some((x) => x.message === text && x.user === sender.name);
+      await L.waitUntil(() => members.every(got), 10000, 50, `message in ${room}`)
         .catch((e) => check(false, e.message));
     }
     check(true, 'after the drain a message in each room reached all its members');
@@ -139,7 +141,7 @@ async function main() {
   for (const c of clients) c.close();
   // nginx logs a WebSocket when it ends: now every upgrade is in the log.
   try {
-    await L.sleep(500);
+    await L.delay(500);
     // nginx hid the drain: upgrades refused by the draining gateway (503)
     // were retried on another upstream; no client saw a 5xx.
     const access = fs.readFileSync(path.join(state, 'nginx', 'logs', 'access.log'), 'utf8').split('\n');

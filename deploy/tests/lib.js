@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: MIT
 // Helpers for the deploy tests: drive deploy/local/cluster.sh and talk to
 // the cluster through nginx with the official socket.io-client. Generic
-// pieces (free ports, acks, metrics) come from the shared tests/lib/harness.js;
-// what is here is specific to clusters started by cluster.sh and to clients
-// that keep reconnecting through nginx.
+// pieces (free ports, waiting, HTTP, socket.io clients with their event
+// recorder, acks, metrics) come from the shared tests/lib/harness.js; what
+// is here is specific to clusters started by cluster.sh and to clients that
+// keep reconnecting through nginx.
 'use strict';
 
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
-const http = require('node:http');
 const os = require('node:os');
 const path = require('node:path');
 
@@ -18,78 +18,23 @@ const clusterSh = path.join(repo, 'deploy', 'local', 'cluster.sh');
 const SKIP = 77;
 const NO_REDIS_RE = /redis adapter (is )?not (available|built|compiled|supported)/i;
 
-function requireClient() {
-  const roots = [process.env.GW_NODE_MODULES, path.join(repo, 'node_modules')].filter(Boolean);
-  for (const r of roots) {
-    try {
-      return require(path.join(r, 'socket.io-client'));
-    } catch (e) {
-      /* try the next one */
-    }
-  }
-  throw new Error('socket.io-client not found: run npm ci at the repository root (scripts/setup.sh)');
-}
-const { io } = requireClient();
+const { freePort, delay, waitUntil, waitFor, httpGet } = h;
 
 const log = (...a) => console.log(`[${new Date().toISOString().slice(11, 23)}]`, ...a);
 
-const freePort = h.freePort;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+// The URL of a loopback port (nginx or a gateway), for the harness helpers.
+const url = (port) => `http://127.0.0.1:${port}`;
 
-async function waitFor(what, fn, timeoutMs = 10000, stepMs = 50) {
-  const end = Date.now() + timeoutMs;
-  let last;
-  for (;;) {
-    try {
-      last = await fn();
-      if (last) return last;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}` + (last instanceof Error ? `: ${last.message}` : ''));
-    await sleep(stepMs);
-  }
-}
-
-function httpGet(port, p, timeoutMs = 3000) {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: p, agent: false, timeout: timeoutMs }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode, body, headers: res.headers }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-  });
-}
-
-// A socket.io client through nginx that records every event it receives.
+// h.connect through nginx: resolves once connected, records every event
+// (for waitFor and seen), and keeps reconnecting (through nginx) as an
+// application does.
 function connect(port, opts = {}) {
-  const s = io(`http://127.0.0.1:${port}`, {
-    transports: ['websocket'],
-    forceNew: true,
-    reconnectionDelay: 200,
-    reconnectionDelayMax: 1000,
-    timeout: 5000,
-    ...opts,
-  });
-  s.seen = { notice: [], userList: [], roomList: [], newMessage: [], chatError: [], disconnect: [], connect: 0 };
-  for (const ev of ['notice', 'userList', 'roomList', 'newMessage', 'chatError'])
-    s.on(ev, (d) => s.seen[ev].push(d));
-  s.on('disconnect', (reason) => s.seen.disconnect.push(reason));
-  s.on('connect', () => s.seen.connect++);
-  return s;
+  return h.connect(url(port), { reconnection: true, reconnectionDelay: 200, reconnectionDelayMax: 1000, ...opts });
 }
 
-function connected(s, timeoutMs = 10000) {
-  if (s.connected) return Promise.resolve(s);
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error('connect timeout')), timeoutMs);
-    s.once('connect', () => { clearTimeout(t); resolve(s); });
-    s.once('connect_error', (e) => { clearTimeout(t); reject(new Error(`connect_error: ${e.message}`)); });
-  });
-}
+// Payloads of every `ev` the socket received so far, in order (the
+// harness's pseudo-event '$disconnect' gives the disconnect reasons).
+const seen = (sock, ev) => h.history(sock, ev).map((e) => e.payload);
 
 const emitAck = (s, ev, data, timeoutMs = 5000) => h.emitAck(s, ev, data, timeoutMs);
 
@@ -169,7 +114,7 @@ function alive(pid) {
 
 // Gateway connection count from its /metrics (chat_connections).
 async function connections(gwPort) {
-  const n = (await h.getMetrics(`http://127.0.0.1:${gwPort}`)).get('chat_connections');
+  const n = (await h.getMetrics(url(gwPort))).get('chat_connections');
   if (n === undefined) throw new Error(`no chat_connections in /metrics of :${gwPort}`);
   return n;
 }
@@ -186,6 +131,6 @@ function check(cond, msg) {
 const failed = () => failures;
 
 module.exports = {
-  repo, clusterSh, SKIP, io, log, freePort, sleep, waitFor, httpGet, connect, connected, emitAck,
+  repo, clusterSh, SKIP, log, freePort, delay, waitUntil, waitFor, httpGet, url, connect, seen, emitAck,
   makeStateDir, cluster, clusterUpOrSkip, readState, processesMentioning, alive, connections, check, failed,
 };

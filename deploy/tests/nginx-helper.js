@@ -14,24 +14,15 @@
 
 const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
-const http = require('node:http');
 const os = require('node:os');
 const path = require('node:path');
 
 const repo = path.resolve(__dirname, '..', '..');
 
-const { freePort } = require(path.join(repo, 'tests', 'lib', 'harness.js'));
+const { freePort, delay, httpGet } = require(path.join(repo, 'tests', 'lib', 'harness.js'));
 
-function status(port, p) {
-  return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: p, agent: false, timeout: 1000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode);
-    });
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve(0));
-  });
-}
+// The HTTP status of GET |p|, 0 when there is no answer.
+const status = (url, p) => httpGet(url, p, { timeoutMs: 1000 }).then((r) => r.status, () => 0);
 
 async function startNginx({ upstreams, port, nginxBin, timeoutMs = 10000 } = {}) {
   if (!upstreams || !upstreams.length) throw new Error('startNginx: upstreams required');
@@ -71,13 +62,13 @@ async function startNginx({ upstreams, port, nginxBin, timeoutMs = 10000 } = {})
     },
   };
   const end = Date.now() + timeoutMs;
-  while ((await status(port, '/nginx-healthz')) !== 200) {
+  while ((await status(ngx.url, '/nginx-healthz')) !== 200) {
     if (proc.exitCode !== null || Date.now() > end) {
       const log = ngx.errorLog();
       await ngx.stop();
       throw new Error(`nginx did not come up on :${port}: ${log}`);
     }
-    await new Promise((res) => setTimeout(res, 50));
+    await delay(50);
   }
   return ngx;
 }

@@ -36,10 +36,10 @@ async function main() {
   const port = await L.freePort();
 
   gw = startGateway(gwPort, ['--drain-time', '1000']);
-  await L.waitFor('gateway /readyz', async () => {
+  await L.waitUntil(async () => {
     if (gw.exitCode !== null) throw new Error(`gateway exited ${gw.exitCode}`);
-    return (await L.httpGet(gwPort, '/readyz')).status === 200;
-  }, 20000);
+    return (await L.httpGet(L.url(gwPort), '/readyz')).status === 200;
+  }, 20000, 50, 'gateway /readyz');
   check(true, `gateway ready on :${gwPort}`);
 
   ngx = await startNginx({ port, upstreams: [
@@ -48,22 +48,20 @@ async function main() {
 
   // HTTP locations.
   for (let i = 0; i < 3; i++) {
-    const r = await L.httpGet(port, '/healthz');
+    const r = await L.httpGet(L.url(port), '/healthz');
     if (!check(r.status === 200, `/healthz through nginx (try ${i + 1}): ${r.status}`)) break;
   }
-  const js = await L.httpGet(port, '/socket.io/socket.io.js');
+  const js = await L.httpGet(L.url(port), '/socket.io/socket.io.js');
   check(js.status === 200 && js.body.length > 1000, `/socket.io/socket.io.js through nginx: ${js.status}`);
-  const poll = await L.httpGet(port, '/socket.io/?EIO=4&transport=polling');
+  const poll = await L.httpGet(L.url(port), '/socket.io/?EIO=4&transport=polling');
   check(poll.status === 400, `unsupported transport answered by the gateway, not retried: ${poll.status}`);
-  const met = await L.httpGet(port, '/metrics');
+  const met = await L.httpGet(L.url(port), '/metrics');
   check(met.status === 404, `/metrics not exposed through the load balancer: ${met.status}`);
 
   // WebSocket clients: every connect must succeed although 2 of 3 upstreams refuse.
   const clients = [];
   for (let i = 0; i < 6; i++) {
-    const c = L.connect(port, { reconnection: false });
-    clients.push(c);
-    await L.connected(c);
+    clients.push(await L.connect(port, { reconnection: false }));
   }
   check(true, '6 of 6 websocket connects through nginx succeeded with 2 dead upstreams');
   const [a, b] = clients;
@@ -73,21 +71,21 @@ async function main() {
   ack = await L.emitAck(b, 'create', { roomName: room, userName: 'ben' });
   check(ack && ack.ok, 'ben joins');
   await L.emitAck(a, 'sendMessage', { message: 'through nginx' });
-  await L.waitFor('ben receives', () => b.seen.newMessage.some((m) => m.message === 'through nginx' && m.user === 'ann'));
+  await L.waitFor(b, 'newMessage', (m) => m.message === 'through nginx' && m.user === 'ann', 10000);
   check(true, 'message relayed both ways through nginx');
   const big = 'x'.repeat(3000);
   await L.emitAck(b, 'sendMessage', { message: big });
-  await L.waitFor('ann receives 3 KB', () => a.seen.newMessage.some((m) => m.message === big));
+  await L.waitFor(a, 'newMessage', (m) => m.message === big, 10000);
   check(true, '3 KB message through the unbuffered proxy');
 
   // SIGTERM: sockets closed with a reconnectable close; exit 0.
   const t0 = Date.now();
   gw.kill('SIGTERM');
-  const ex = await Promise.race([gw.exited, L.sleep(1000 + 8000).then(() => null)]);
+  const ex = await Promise.race([gw.exited, L.delay(1000 + 8000).then(() => null)]);
   check(ex && ex.code === 0, `gateway exited ${ex ? `code ${ex.code} signal ${ex.sig}` : 'not at all'} after ${Date.now() - t0} ms`);
-  await L.waitFor('all clients disconnected', () => clients.every((c) => !c.connected), 5000).catch(() => {});
-  const reasons = [...new Set(clients.flatMap((c) => c.seen.disconnect))];
-  check(clients.every((c) => c.seen.disconnect.length === 1) && reasons.join() === 'transport close',
+  await L.waitUntil(() => clients.every((c) => !c.connected), 5000, 50, 'all clients disconnected').catch(() => {});
+  const reasons = [...new Set(clients.flatMap((c) => L.seen(c, '$disconnect')))];
+  check(clients.every((c) => L.seen(c, '$disconnect').length === 1) && reasons.join() === 'transport close',
     `clients saw a reconnectable close through nginx: ${reasons.join(', ') || 'none'}`);
   for (const c of clients) c.close();
 }
