@@ -113,6 +113,16 @@ describe(`chat protocol (GW_MODE=${h.MODE})`, { timeout: 600000 }, () => {
     await h.waitFor(sock, 'userList', (l) => l.some((m) => m.key === sock.id));
   }
 
+  // Sockets for |names| (user(), in this order), then each enters one new
+  // room under its own name: {room, <name>: socket, ...}.
+  async function inRoom(...names) {
+    const socks = {};
+    for (const name of names) socks[name] = await user(name);
+    const room = roomName();
+    for (const name of names) await enter(socks[name], room, name);
+    return { room, ...socks };
+  }
+
   // Issue a request with or without an ack and check it fails with |code|:
   // with an ack: {ok:false,error:{code,message}}; without: chatError.
   async function expectError(sock, ev, payload, code, withAck) {
@@ -402,11 +412,7 @@ describe(`chat protocol (GW_MODE=${h.MODE})`, { timeout: 600000 }, () => {
   });
 
   it('a rejected create leaves the socket in its current room', T, async () => {
-    const alice = await user('alice');
-    const bob = await user('bob');
-    const room = roomName();
-    await enter(alice, room, 'alice');
-    await enter(bob, room, 'bob');
+    const { room, alice, bob } = await inRoom('alice', 'bob');
     await h.waitFor(alice, 'userList', (l) => l.length === 2);
     h.clearEvents(alice);
     assertErrorAck(await h.emitAck(bob, 'create', { roomName: '', userName: 'bob' }), 'invalid_name', 'bad create');
@@ -450,11 +456,7 @@ describe(`chat protocol (GW_MODE=${h.MODE})`, { timeout: 600000 }, () => {
   }
 
   it('a name is free again after its owner left', T, async () => {
-    const alice = await user('alice');
-    const bob = await user('bob');
-    const room = roomName();
-    await enter(alice, room, 'alice');
-    await enter(bob, room, 'bob');
+    const { room, alice, bob } = await inRoom('alice', 'bob');
     assert.equal((await h.emitAck(alice, 'leave', {})).ok, true);
     await h.waitFor(bob, 'userList', (l) => l.length === 1);
     const alice2 = await user('alice2');
@@ -470,13 +472,7 @@ describe(`chat protocol (GW_MODE=${h.MODE})`, { timeout: 600000 }, () => {
       const lobby = await user('lobby');
       const outsider = await user('outsider');
       await enter(outsider, roomName('other'), 'otto');
-      const alice = await user('alice');
-      const bob = await user('bob');
-      const carol = await user('carol');
-      const room = roomName();
-      await enter(alice, room, 'alice');
-      await enter(bob, room, 'bob');
-      await enter(carol, room, 'carol');
+      const { alice, bob, carol } = await inRoom('alice', 'bob', 'carol');
       await h.waitFor(alice, 'userList', (l) => l.length === 3);
       await h.waitFor(bob, 'userList', (l) => l.length === 3);
 
@@ -510,11 +506,7 @@ describe(`chat protocol (GW_MODE=${h.MODE})`, { timeout: 600000 }, () => {
   }
 
   it('messages from one sender arrive in order at every member', T, async () => {
-    const alice = await user('alice');
-    const bob = await user('bob');
-    const room = roomName();
-    await enter(alice, room, 'alice');
-    await enter(bob, room, 'bob');
+    const { alice, bob } = await inRoom('alice', 'bob');
     await h.waitFor(alice, 'userList', (l) => l.length === 2);
     const n = 15;
     for (let i = 0; i < n; i++) h.emit(alice, 'sendMessage', { message: `m${i}` });
@@ -572,11 +564,7 @@ describe(`chat protocol (GW_MODE=${h.MODE})`, { timeout: 600000 }, () => {
   }
 
   it('DM to oneself is delivered once', T, async () => {
-    const alice = await user('alice');
-    const bob = await user('bob');
-    const room = roomName();
-    await enter(alice, room, 'alice');
-    await enter(bob, room, 'bob');
+    const { alice, bob } = await inRoom('alice', 'bob');
     const res = await h.emitAck(alice, 'sendMessage', { message: 'note to self', select: alice.id });
     assert.equal(res && res.ok, true, `ack: ${JSON.stringify(res)}`);
     assertNewMessage(await h.waitFor(alice, 'newMessage'), { message: 'note to self', user: 'alice', dm: true });
@@ -633,11 +621,7 @@ describe(`chat protocol (GW_MODE=${h.MODE})`, { timeout: 600000 }, () => {
 
   for (const withAck of modes) {
     it(`invalid_message: non-string, empty, over 4096 UTF-8 bytes (${ackName(withAck)})`, T, async () => {
-      const alice = await user('alice');
-      const bob = await user('bob');
-      const room = roomName();
-      await enter(alice, room, 'alice');
-      await enter(bob, room, 'bob');
+      const { alice, bob } = await inRoom('alice', 'bob');
       await h.waitFor(alice, 'userList', (l) => l.length === 2);
       h.clearEvents(bob);
       const ko4097 = `${'가'.repeat(1365)}ab`; // 1367 UTF-16 units, 4097 bytes
@@ -795,11 +779,7 @@ describe(`chat protocol (GW_MODE=${h.MODE})`, { timeout: 600000 }, () => {
   }
 
   it('join notice and leave notice differ', T, async () => {
-    const alice = await user('alice');
-    const bob = await user('bob');
-    const room = roomName();
-    await enter(alice, room, 'alice');
-    await enter(bob, room, 'bob');
+    const { alice, bob } = await inRoom('alice', 'bob');
     const joined = await h.waitFor(alice, 'notice');
     assert.equal((await h.emitAck(bob, 'leave')).ok, true);
     const left = await h.waitFor(alice, 'notice');
@@ -810,11 +790,7 @@ describe(`chat protocol (GW_MODE=${h.MODE})`, { timeout: 600000 }, () => {
   for (const how of ['disconnect()', 'transport killed']) {
     it(`disconnect is a leave (${how})`, T, async () => {
       const lobby = await user('lobby');
-      const alice = await user('alice');
-      const bob = await user('bob');
-      const room = roomName();
-      await enter(alice, room, 'alice');
-      await enter(bob, room, 'bob');
+      const { room, alice, bob } = await inRoom('alice', 'bob');
       await h.waitFor(alice, 'userList', (l) => l.length === 2);
       await h.waitFor(lobby, 'roomList', (l) => l.includes(room));
       h.clearEvents(alice);
