@@ -15,6 +15,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "gw_check.h"
 #include "gw_log.h"
 #include "gw_server_int.h"
 #include "gw_sio.h"
@@ -25,8 +26,14 @@ static void on_handle_closed(uv_handle_t *h) {
   (void)h;
 }
 
+/* set_state takes the server one step further (ST_*, in order). */
+static void set_state(gw_server_t *srv, int to) {
+  GW_CHECK(to == srv->state + 1);
+  srv->state = to;
+}
+
 static void finish(gw_server_t *srv) {
-  srv->state = ST_DONE;
+  set_state(srv, ST_DONE);
   uv_close((uv_handle_t *)&srv->tick, on_handle_closed);
   uv_close((uv_handle_t *)&srv->reaper, on_handle_closed);
   /* On a foreign loop this starts lws's teardown; uv_run returns once its
@@ -75,7 +82,7 @@ static void drain_step(gw_server_t *srv, uint64_t now) {
               "dropping them",
               (unsigned long long)elapsed);
     GW_LOGI("all connections closed; leaving the cluster");
-    srv->state = ST_ADAPTER_CLOSING;
+    set_state(srv, ST_ADAPTER_CLOSING);
     gw_adapter_close(srv->adapter, on_adapter_closed, srv);
   }
 }
@@ -129,6 +136,7 @@ static void on_tick(uv_timer_t *t) {
     gw_conn_t *s = GW_LIST_DATA(h, gw_conn_t, ping_link);
     if (s->deadline > now)
       break;
+    GW_CHECK(s->awaiting_pong);
     gw_list_remove(&s->ping_link);
     s->awaiting_pong = 0;
     if (s->closing)
@@ -143,7 +151,7 @@ static void on_tick(uv_timer_t *t) {
 void gw_server_shutdown(gw_server_t *srv, int drain) {
   uint64_t now = uv_now(srv->loop);
   if (srv->state == ST_RUNNING) {
-    srv->state = ST_DRAINING;
+    set_state(srv, ST_DRAINING);
     srv->metrics.draining = 1;
     srv->drain_start = now;
     srv->drain_ms = drain ? srv->cfg->drain_ms : 0;
@@ -348,9 +356,11 @@ fail:
 }
 
 int gw_server_free(gw_server_t *srv) {
+  GW_CHECK(srv->state == ST_DONE); /* uv_run returned after finish() */
   /* The second destroy completes lws's teardown on a foreign loop
    * (docs/hacking.md, Platform notes). */
   lws_context_destroy(srv->ctx);
+  GW_CHECK(gw_list_empty(&srv->sockets)); /* each one's CLOSED ran */
   gw_adapter_free(srv->adapter);
   gw_chat_fini(&srv->chat);
   gw_map_close(&srv->ips); /* empty: every socket released its address */

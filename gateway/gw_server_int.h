@@ -51,7 +51,7 @@ typedef struct gw_server gw_server_t;
 /* The lws protocol of our WebSocket and of our HTTP mounts. */
 #define GW__PROTOCOL_NAME "chat"
 
-/* Server states, in this order (gw_server.c). */
+/* Server states, in this order; each step is taken once (gw_server.c). */
 enum { ST_RUNNING, ST_DRAINING, ST_ADAPTER_CLOSING, ST_DONE };
 
 /* How a connection is to end, in the session's terms. gw_ws.c maps each to
@@ -117,6 +117,12 @@ struct gw_server {
   gw_map_t ips; /* client address -> gw__ip_count, while it has sockets */
   char node_id[96];
 };
+
+/* gw__linked is 1 while the list element |e| is in a list (gw_list_remove
+ * leaves it self-linked). For GW_CHECKs. */
+static inline int gw__linked(const gw_list_t *e) {
+  return e->next != e;
+}
 
 /* ---- gw_ws.c: the WebSocket transport ------------------------------------ */
 

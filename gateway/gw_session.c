@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "gw_check.h"
 #include "gw_eio.h"
 #include "gw_jwt.h"
 #include "gw_log.h"
@@ -97,6 +98,7 @@ static void heartbeat_pong(gw_conn_t *s) {
   gw_server_t *srv = s->srv;
   if (!s->awaiting_pong)
     return;
+  GW_CHECK(gw__linked(&s->ping_link)); /* in srv->pong_wait */
   s->awaiting_pong = 0;
   gw_list_remove(&s->ping_link);
   s->deadline = uv_now(srv->loop) + srv->cfg->ping_interval_ms;

@@ -64,6 +64,9 @@ static void ip_release(gw_server_t *srv, ip_count_t *c) {
 /* ---- sockets ------------------------------------------------------------ */
 
 static void socket_free(gw_conn_t *s) {
+  /* The connection is gone (ws_closed) and so is every request's hold. */
+  GW_CHECK(s->wsi == NULL && !gw__linked(&s->link) &&
+           !gw__linked(&s->ping_link) && !gw__linked(&s->kill_link));
   gw_outq_close(&s->q);
   gw_socket_fini(&s->base);
   free(s->rx);
@@ -71,7 +74,9 @@ static void socket_free(gw_conn_t *s) {
 }
 
 static void conn_hold(gw_socket_t *base) {
-  ((gw_conn_t *)base)->refs++;
+  gw_conn_t *s = (gw_conn_t *)base;
+  GW_CHECK(s->refs > 0); /* a hold on a freed connection */
+  s->refs++;
 }
 
 static void conn_release(gw_socket_t *base) {
@@ -107,6 +112,7 @@ static void sock_close_later(gw_conn_t *s, uint16_t code, const char *why) {
           why);
   s->closing = 1;
   s->close_code = code;
+  GW_CHECK(!gw__linked(&s->kill_link)); /* not closing: not queued */
   gw_list_push_back(&s->srv->kills, &s->kill_link);
   uv_timer_start(&s->srv->reaper, on_reap, 0, 0);
 }
@@ -139,6 +145,7 @@ static uint16_t close_code(gw__close_t how) {
 }
 
 void gw__conn_close(gw_conn_t *s, gw__close_t how, const char *why) {
+  GW_CHECK(how != CLOSE_NONE);
   sock_close_later(s, close_code(how), why);
 }
 
@@ -322,6 +329,7 @@ static void ws_closed(gw_server_t *srv, pss_t *pss) {
     return;
   pss->s = NULL;
   s->wsi = NULL;
+  GW_CHECK(gw__linked(&s->link)); /* in srv->sockets since ws_established */
   gw_list_remove(&s->link);
   gw_list_remove(&s->ping_link);
   gw_list_remove(&s->kill_link);
