@@ -574,14 +574,18 @@ static void dispatch(gw_chat_t *c, gw_socket_t *s) {
   ss->dispatching = 0;
 }
 
-static gw_in_event_t in_kind(const char *ev) {
-  if (ev == NULL)
+/* in_kind names the event for the stats by its whole name: a name with a
+ * NUL inside ("create\u0000x") is no chat event, as the request side says
+ * (is_event). */
+static gw_in_event_t in_kind(const gw_eio_pkt_t *pkt) {
+  json_t *ev = json_array_get(pkt->data, 0);
+  if (pkt->event == NULL)
     return GW_IN_OTHER;
-  if (strcmp(ev, "create") == 0)
+  if (is_event(ev, "create"))
     return GW_IN_CREATE;
-  if (strcmp(ev, "sendMessage") == 0)
+  if (is_event(ev, "sendMessage"))
     return GW_IN_SENDMESSAGE;
-  if (strcmp(ev, "leave") == 0)
+  if (is_event(ev, "leave"))
     return GW_IN_LEAVE;
   return GW_IN_OTHER;
 }
@@ -589,7 +593,7 @@ static gw_in_event_t in_kind(const char *ev) {
 void gw_chat_on_event(gw_chat_t *c, gw_socket_t *s, const char *raw, size_t len,
                       const gw_eio_pkt_t *pkt) {
   gw_chat_sess_t *ss = &s->sess;
-  c->stats.events_in[in_kind(pkt->event)]++;
+  c->stats.events_in[in_kind(pkt)]++;
   if (!rate_ok(c, ss)) {
     c->stats.limit_hits[GW_CHAT_LIMIT_RATE]++;
     return reply_error(c, s, pkt->id, GW_CE_RATE_LIMITED);
