@@ -14,10 +14,15 @@ static const char *const reserved_events[] = {"connect",     "connect_error",
                                               "disconnect",  "disconnecting",
                                               "newListener", "removeListener"};
 
-static int is_reserved(const char *ev) {
+/* is_reserved compares the whole JSON string |ev| (it may hold a NUL, as
+ * in "connect\u0000x", which is no reserved name), as Socket.IO does. */
+static int is_reserved(json_t *ev) {
+  const char *s = json_string_value(ev);
+  size_t len = json_string_length(ev);
   for (size_t i = 0; i < sizeof(reserved_events) / sizeof(*reserved_events);
        i++)
-    if (strcmp(ev, reserved_events[i]) == 0)
+    if (len == strlen(reserved_events[i]) &&
+        memcmp(s, reserved_events[i], len) == 0)
       return 1;
   return 0;
 }
@@ -79,7 +84,7 @@ static int parse_sio(gw_eio_pkt_t *pkt) {
       return GW_EPROTO;
     if (json_is_string(first)) {
       pkt->event = json_string_value(first);
-      if (is_reserved(pkt->event))
+      if (is_reserved(first))
         return GW_EPROTO;
     } else if (!json_is_number(first)) {
       return GW_EPROTO;

@@ -30,6 +30,9 @@ static const pcase_t cases[] = {
     {"42/chat,7[\"x\"]", 1, GW_EIO_MESSAGE, GW_SIO_EVENT, "/chat", 7, "x"},
     {"42[1]", 1, GW_EIO_MESSAGE, GW_SIO_EVENT, "/", -1, NULL},
     {"435[]", 1, GW_EIO_MESSAGE, GW_SIO_ACK, "/", 5, NULL},
+    /* a NUL makes it another name than the reserved "connect" */
+    {"42[\"connect\\u0000x\"]", 1, GW_EIO_MESSAGE, GW_SIO_EVENT, "/", -1,
+     "connect"},
     /* malformed: each would close the connection */
     {"", 0, 0, 0, NULL, -1, NULL},
     {"9", 0, 0, 0, NULL, -1, NULL},
