@@ -3,7 +3,8 @@
 """check-layers.py: the dependency rule of docs/hacking.md, checked on the
 sources. Every quoted #include of a C file must resolve to a header in the
 file's own layer or a lower one (common < proto < adapter < chat <
-gateway; tests/support is for tests only), and the module graph (a module
+gateway; tests/support is for tests only: *_test.c, *_fuzz.c and the
+test-only headers *_fake.h and *_test_util.h), and the module graph (a module
 is a .c/.h pair; an edge is an include) must have no cycle. ctest runs it
 as lint.layers. Exit status 1 lists every violation."""
 import os
@@ -37,7 +38,9 @@ def main():
         with open(os.path.join(ROOT, rel), encoding="utf-8") as fh:
             text = fh.read()
         mine = layer_of(rel)
-        is_test = rel.startswith("tests/") or re.search(r"_(test|fuzz)\.c$", rel)
+        is_test = rel.startswith("tests/") or re.search(
+            r"_(test|fuzz)\.c$|_(fake|test_util)\.h$", rel
+        )
         module = os.path.splitext(rel)[0]
         for inc in INCLUDE.findall(text):
             name = os.path.basename(inc)
