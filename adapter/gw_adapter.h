@@ -54,6 +54,19 @@ typedef void (*gw_result_fn)(void *arg, int status);
 /* Completion of gw_adapter_close. */
 typedef void (*gw_close_fn)(void *arg);
 
+/* Result of gw_adapter_peer_lookup: |status| 0 with |addr| ("host:port",
+ * borrowed for the callback's duration), or GW_ENOTFOUND (no live instance
+ * has that tag), GW_EUNAVAIL, GW_ETIMEDOUT; |addr| is NULL when |status| is
+ * not 0. */
+typedef void (*gw_peer_fn)(void *arg, int status, const char *addr);
+
+/* A peer tag names one gateway instance: the first GW_PEER_TAG_LEN
+ * characters of the Engine.IO sids it issues, from [A-Za-z0-9_-]. */
+#define GW_PEER_TAG_LEN 6
+
+/* An advertised address ("host:port") is at most this many bytes. */
+#define GW_PEER_ADDR_MAX 255
+
 typedef struct gw_adapter_cfg {
   uv_loop_t *loop;         /* borrowed; outlives the adapter */
   gw_deliver_fn deliver;   /* required */
@@ -67,6 +80,12 @@ typedef struct gw_adapter_cfg {
   uint64_t command_timeout_ms; /* deadline of each command (GW_ETIMEDOUT) */
   uint64_t heartbeat_ms;       /* node heartbeat period */
   uint64_t node_ttl_ms;        /* a node silent this long is dead */
+  /* Peer registry (Redis adapter only; see gw_adapter_peer_lookup). The
+   * node registers only when both are set. */
+  const char *peer_tag;  /* borrowed during _new (copied): GW_PEER_TAG_LEN
+                            chars [A-Za-z0-9_-]; NULL: do not register */
+  const char *advertise; /* borrowed during _new (copied): "host:port" peers
+                            can reach; NULL: do not register */
 } gw_adapter_cfg_t;
 
 /* Counters and gauges for /metrics. */
@@ -80,6 +99,8 @@ typedef struct gw_adapter_stats {
   uint64_t nodes_reaped;   /* dead nodes cleaned up by this process */
   uint64_t pending_full;   /* requests refused: max_pending in flight */
   uint64_t bad_messages;   /* malformed backend messages dropped */
+  uint64_t peer_lookups;   /* gw_adapter_peer_lookup calls */
+  uint64_t peer_lookup_failures; /* of those, ended GW_EUNAVAIL/ETIMEDOUT */
 } gw_adapter_stats_t;
 
 typedef struct gw_adapter_ops {
@@ -94,6 +115,8 @@ typedef struct gw_adapter_ops {
   int (*emit_dm)(gw_adapter_t *a, const char *sid, const char *room,
                  const char *target, gw_frame_t *f, gw_result_fn cb, void *arg);
   void (*stats)(gw_adapter_t *a, gw_adapter_stats_t *out);
+  int (*peer_lookup)(gw_adapter_t *a, const char *tag, gw_peer_fn cb,
+                     void *arg);
   void (*close)(gw_adapter_t *a, gw_close_fn cb, void *arg);
   void (*free)(gw_adapter_t *a);
 } gw_adapter_ops_t;
@@ -101,7 +124,9 @@ typedef struct gw_adapter_ops {
 /* Every implementation embeds this as its first member. */
 struct gw_adapter {
   const gw_adapter_ops_t *ops;
-  gw_adapter_cfg_t cfg; /* copied; pointer members stay borrowed */
+  gw_adapter_cfg_t cfg; /* copied; pointer members stay borrowed, except
+                           peer_tag and advertise: the implementation's own
+                           copies, or NULL */
 };
 
 /* gw_adapter_new returns the adapter |cfg| asks for (owned): the Redis
@@ -176,6 +201,51 @@ static inline int gw_adapter_emit_dm(gw_adapter_t *a, const char *sid,
 
 static inline void gw_adapter_stats(gw_adapter_t *a, gw_adapter_stats_t *o) {
   a->ops->stats(a, o);
+}
+
+/* gw_adapter_peer_tag_ok returns 1 when |tag| is a well-formed peer tag:
+ * exactly GW_PEER_TAG_LEN characters of [A-Za-z0-9_-], then the NUL. */
+static inline int gw_adapter_peer_tag_ok(const char *tag) {
+  if (tag == NULL)
+    return 0;
+  for (int i = 0; i < GW_PEER_TAG_LEN; i++) {
+    char c = tag[i];
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+          (c >= '0' && c <= '9') || c == '_' || c == '-'))
+      return 0; /* also stops at the NUL of a shorter string */
+  }
+  return tag[GW_PEER_TAG_LEN] == '\0';
+}
+
+/* gw_adapter_advertise_ok returns 1 when |addr| may be advertised: 1 to
+ * GW_PEER_ADDR_MAX bytes of printable ASCII without spaces. (What peers
+ * make of it, "host:port", is theirs to check.) */
+static inline int gw_adapter_advertise_ok(const char *addr) {
+  size_t n = 0;
+  if (addr == NULL)
+    return 0;
+  for (; addr[n] != '\0'; n++)
+    if (n == GW_PEER_ADDR_MAX || addr[n] <= ' ' || addr[n] > '~')
+      return 0;
+  return n > 0;
+}
+
+/* gw_adapter_peer_lookup finds the address another live gateway instance
+ * advertised (cfg.advertise) under the peer tag |tag| (borrowed for the
+ * call; a NUL-terminated string, e.g. copied out of an untrusted sid), so a
+ * polling request or WebSocket upgrade for one of its sessions can be
+ * relayed there. Returns 0, then |cb| runs exactly once (see gw_peer_fn),
+ * possibly before this returns; or an error, and |cb| never runs:
+ * GW_EINVAL (|tag| is not well formed: gw_adapter_peer_tag_ok),
+ * GW_ENOTFOUND (memory: one process has no peers), GW_EUNAVAIL (Redis down,
+ * closing, or max_pending requests in flight), GW_ENOMEM.
+ * Redis: one GET of the tag's key under the command deadline
+ * (GW_ETIMEDOUT). A node's key lives while it heartbeats (expiry
+ * node_ttl_ms) and goes with gw_adapter_close or when it is reaped; a
+ * lookup of this node's own tag finds its own address. */
+static inline int gw_adapter_peer_lookup(gw_adapter_t *a, const char *tag,
+                                         gw_peer_fn cb, void *arg) {
+  return a->ops->peer_lookup(a, tag, cb, arg);
 }
 
 /* gw_adapter_close starts an orderly shutdown: the remaining local members

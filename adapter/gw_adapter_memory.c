@@ -39,6 +39,7 @@ typedef struct mem_adapter {
   size_t n_rooms;
   size_t n_members;
   gw_frame_t *roomlist; /* the current roomList frame, shared */
+  uint64_t peer_lookups;
 } mem_adapter_t;
 
 static void deliver(mem_adapter_t *m, mem_sock_t *s, gw_frame_t *f) {
@@ -324,6 +325,18 @@ static void mem_stats(gw_adapter_t *a, gw_adapter_stats_t *out) {
   out->rooms = m->n_rooms;
   out->local_members = m->n_members;
   out->backend_up = 1;
+  out->peer_lookups = m->peer_lookups;
+}
+
+/* mem_peer_lookup: one process has no peers, so every well-formed tag is
+ * unknown (the gateway recognises its own tag before asking). */
+static int mem_peer_lookup(gw_adapter_t *a, const char *tag, gw_peer_fn cb,
+                           void *arg) {
+  mem_adapter_t *m = (mem_adapter_t *)a;
+  (void)cb;
+  (void)arg;
+  m->peer_lookups++;
+  return gw_adapter_peer_tag_ok(tag) ? GW_ENOTFOUND : GW_EINVAL;
 }
 
 static void mem_close(gw_adapter_t *a, gw_close_fn cb, void *arg) {
@@ -361,12 +374,17 @@ static const gw_adapter_ops_t mem_ops = {
     .emit_room = mem_emit_room,
     .emit_dm = mem_emit_dm,
     .stats = mem_stats,
+    .peer_lookup = mem_peer_lookup,
     .close = mem_close,
     .free = mem_free,
 };
 
 gw_adapter_t *gw_adapter_memory_new(const gw_adapter_cfg_t *cfg, int *err) {
-  if (cfg == NULL || cfg->deliver == NULL) {
+  /* The peer settings are unused here, but checked as the Redis adapter
+   * checks them: a configuration is valid in both or in neither. */
+  if (cfg == NULL || cfg->deliver == NULL ||
+      (cfg->peer_tag != NULL && !gw_adapter_peer_tag_ok(cfg->peer_tag)) ||
+      (cfg->advertise != NULL && !gw_adapter_advertise_ok(cfg->advertise))) {
     if (err != NULL)
       *err = GW_EINVAL;
     return NULL;
@@ -379,6 +397,7 @@ gw_adapter_t *gw_adapter_memory_new(const gw_adapter_cfg_t *cfg, int *err) {
   }
   m->base.ops = &mem_ops;
   m->base.cfg = *cfg;
+  m->base.cfg.peer_tag = m->base.cfg.advertise = NULL; /* borrowed: not kept */
   gw_map_init(&m->socks_by_sid);
   gw_map_init(&m->rooms_by_name);
   gw_list_init(&m->socks);

@@ -240,11 +240,75 @@ static void test_limits(void) {
   finish(a);
 }
 
+static int peer_calls;
+static void on_peer(void *arg, int status, const char *addr) {
+  (void)arg;
+  (void)status;
+  (void)addr;
+  peer_calls++;
+}
+
+/* One process has no peers: every well-formed tag is unknown, answered at
+ * once by the return code; the callback never runs. */
+static void test_peer_lookup(void) {
+  gw_adapter_cfg_t cfg = {0};
+  cfg.deliver = on_deliver;
+  char tag[] = "Ab3_-z", addr[] = "10.0.0.7:3000";
+  cfg.peer_tag = tag;
+  cfg.advertise = addr;
+  int err = 0;
+  gw_adapter_t *a = gw_adapter_memory_new(&cfg, &err);
+  GW_ASSERT(a != NULL);
+  tag[0] = addr[0] = 'X'; /* borrowed during _new only */
+  peer_calls = 0;
+  GW_ASSERT_EQ(gw_adapter_peer_lookup(a, "Ab3_-z", on_peer, NULL),
+               GW_ENOTFOUND);
+  GW_ASSERT_EQ(gw_adapter_peer_lookup(a, "zzzzzz", on_peer, NULL),
+               GW_ENOTFOUND);
+  /* Not a tag (too short, too long, outside the alphabet): GW_EINVAL. */
+  static const char *bad[] = {"",       "abcde",  "abcdefg",
+                              "ab/def", "ab def", "ab:def"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+    GW_ASSERT_EQ(gw_adapter_peer_lookup(a, bad[i], on_peer, NULL), GW_EINVAL);
+  GW_ASSERT_EQ(gw_adapter_peer_lookup(a, NULL, on_peer, NULL), GW_EINVAL);
+  GW_ASSERT_EQ(peer_calls, 0);
+  gw_adapter_stats_t st;
+  gw_adapter_stats(a, &st);
+  GW_ASSERT_EQ(st.peer_lookups, 9);
+  GW_ASSERT_EQ(st.peer_lookup_failures, 0);
+  finish(a);
+
+  /* A malformed tag or address is refused as the Redis adapter refuses it. */
+  static const char *bad_addr[] = {"", "host port", "h\n:1", "h\x7f:1"};
+  cfg.peer_tag = "abc";
+  cfg.advertise = NULL;
+  err = 0;
+  GW_ASSERT(gw_adapter_memory_new(&cfg, &err) == NULL);
+  GW_ASSERT_EQ(err, GW_EINVAL);
+  cfg.peer_tag = NULL;
+  for (size_t i = 0; i < sizeof(bad_addr) / sizeof(bad_addr[0]); i++) {
+    cfg.advertise = bad_addr[i];
+    err = 0;
+    GW_ASSERT(gw_adapter_memory_new(&cfg, &err) == NULL);
+    GW_ASSERT_EQ(err, GW_EINVAL);
+  }
+  char longaddr[GW_PEER_ADDR_MAX + 2];
+  memset(longaddr, 'a', sizeof(longaddr) - 1);
+  longaddr[GW_PEER_ADDR_MAX + 1] = '\0';
+  cfg.advertise = longaddr;
+  GW_ASSERT(gw_adapter_memory_new(&cfg, &err) == NULL);
+  longaddr[GW_PEER_ADDR_MAX] = '\0'; /* exactly the bound: accepted */
+  a = gw_adapter_memory_new(&cfg, &err);
+  GW_ASSERT(a != NULL);
+  finish(a);
+}
+
 GW_TEST_LIST = {
     {"join effects", test_join_effects},
     {"leave and detach", test_leave_and_detach},
     {"messages", test_messages},
     {"rename in the same room", test_rename},
     {"limits", test_limits},
+    {"peer lookup", test_peer_lookup},
     {NULL, NULL},
 };
