@@ -221,3 +221,86 @@ int fl_sio_stamp(const char *p, size_t n, uint32_t tag, uint64_t *sched_us) {
   *sched_us = v;
   return 0;
 }
+
+/* ---- Engine.IO v4 polling payloads -------------------------------------- */
+
+int fl_eio_next(const char **p, size_t *n, const char **pkt, size_t *len) {
+  if (*p == NULL)
+    return 0;
+  const char *sep = memchr(*p, FL_EIO_SEP, *n);
+  *pkt = *p;
+  if (sep == NULL) {
+    *len = *n;
+    *p = NULL;
+    *n = 0;
+    return 1;
+  }
+  *len = (size_t)(sep - *p);
+  *n -= *len + 1;
+  *p = sep + 1;
+  return 1;
+}
+
+size_t fl_eio_cut(const char *q, size_t n, size_t max) {
+  if (n <= max)
+    return n;
+  /* the last separator at or before |max|: everything before it fits */
+  for (size_t i = max + 1; i-- > 0;)
+    if (q[i] == FL_EIO_SEP)
+      return i;
+  const char *sep = memchr(q, FL_EIO_SEP, n);
+  return sep ? (size_t)(sep - q) : n;
+}
+
+int fl_eio_sid_ok(const char *s, size_t n) {
+  if (n == 0 || n > 63)
+    return 0;
+  for (size_t i = 0; i < n; i++) {
+    char c = s[i];
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || digit(c) ||
+          c == '-' || c == '_' || c == '.' || c == '~'))
+      return 0;
+  }
+  return 1;
+}
+
+size_t fl_eio_target(char *out, size_t cap, const char *path,
+                     const char *transport, int64_t t, const char *sid) {
+  /* copy |path| with the value of its transport parameter replaced */
+  size_t o = 0, pl = strlen(path);
+  const char *q = strchr(path, '?');
+  const char *tp = NULL;
+  for (const char *s = q; s != NULL; s = strchr(s + 1, '&'))
+    if (strncmp(s + 1, "transport=", 10) == 0) {
+      tp = s + 1;
+      break;
+    }
+  int n;
+  if (tp != NULL) {
+    const char *rest = tp + 10 + strcspn(tp + 10, "&");
+    n = snprintf(out, cap, "%.*stransport=%s%s", (int)(tp - path), path,
+                 transport, rest);
+  } else {
+    n = snprintf(out, cap, "%s%stransport=%s", path,
+                 q == NULL                         ? "?"
+                 : (pl > 0 && path[pl - 1] == '?') ? ""
+                                                   : "&",
+                 transport);
+  }
+  if (n <= 0 || (size_t)n >= cap)
+    return 0;
+  o = (size_t)n;
+  if (t >= 0) {
+    n = snprintf(out + o, cap - o, "&t=%" PRId64, t);
+    if (n <= 0 || (size_t)n >= cap - o)
+      return 0;
+    o += (size_t)n;
+  }
+  if (sid != NULL) {
+    n = snprintf(out + o, cap - o, "&sid=%s", sid);
+    if (n <= 0 || (size_t)n >= cap - o)
+      return 0;
+    o += (size_t)n;
+  }
+  return o;
+}

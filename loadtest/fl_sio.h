@@ -71,4 +71,39 @@ size_t fl_sio_message(char *out, size_t cap, uint32_t tag, uint64_t sched_us,
  * one of ours. */
 int fl_sio_stamp(const char *p, size_t n, uint32_t tag, uint64_t *sched_us);
 
+/* ---- Engine.IO v4 polling payloads ---------------------------------------
+ * A payload is packets joined by the record separator 0x1e (no length
+ * prefixes in v4); a packet of the HTTP body is what one WebSocket text
+ * message carries. */
+
+#define FL_EIO_SEP '\x1e'
+
+/* fl_eio_next takes the next packet of the payload at |*p| (|*n| bytes
+ * left): points |*pkt|/|*len| at it, advances |*p|/|*n| past it and its
+ * separator, and returns 1; returns 0 once the last packet was taken
+ * (then |*p| is NULL). As in engine.io-parser, a payload with k separators
+ * has k + 1 packets, so an empty body or a trailing separator yields an
+ * empty packet (which the caller's parser calls invalid). */
+int fl_eio_next(const char **p, size_t *n, const char **pkt, size_t *len);
+
+/* fl_eio_cut returns how many bytes of the queue |q| (|n| bytes of packets
+ * joined by 0x1e) go into the next POST: the longest prefix of whole
+ * packets of at most |max| bytes, and always at least the first packet
+ * (a packet over |max| is sent alone; the server decides). The separator
+ * after the cut, if any, is not included. */
+size_t fl_eio_cut(const char *q, size_t n, size_t max);
+
+/* fl_eio_target writes the request target for |transport| ("polling" or
+ * "websocket") into |out| (|cap| bytes): |path| (the websocket target of
+ * the --url, which may carry a transport=websocket parameter) with its
+ * transport parameter set to |transport|, then "&t=<t>" when |t| >= 0 and
+ * "&sid=<sid>" when |sid| is not NULL. Returns the length, or 0 if it does
+ * not fit. |sid| must need no URL escaping (see fl_eio_sid_ok). */
+size_t fl_eio_target(char *out, size_t cap, const char *path,
+                     const char *transport, int64_t t, const char *sid);
+
+/* fl_eio_sid_ok is 1 when the |n| bytes at |s| are a plausible sid that
+ * needs no escaping in a query (1-63 of A-Z a-z 0-9 - _ . ~). */
+int fl_eio_sid_ok(const char *s, size_t n);
+
 #endif /* FL_SIO_H */

@@ -117,7 +117,101 @@ static void test_requests_and_stamp(void) {
   GW_ASSERT_EQ(fl_sio_stamp(bad, strlen(bad), 1, &sched), -1);
 }
 
+/* Collects the packets of |payload| as "[pkt]" strings into |out|. */
+static size_t split(const char *payload, size_t n, char *out, size_t cap) {
+  const char *p = payload, *pkt;
+  size_t len, o = 0, count = 0;
+  out[0] = '\0';
+  while (fl_eio_next(&p, &n, &pkt, &len)) {
+    o += (size_t)snprintf(out + o, cap - o, "[%.*s]", (int)len, pkt);
+    count++;
+  }
+  GW_ASSERT(p == NULL && n == 0);
+  GW_ASSERT_EQ(fl_eio_next(&p, &n, &pkt, &len), 0); /* stays done */
+  return count;
+}
+
+static void test_payloads(void) {
+  char out[256];
+  /* the byte forms of docs/protocol.md and engine.io-parser */
+  const char *body = "4hello\x1e"
+                     "2\x1e"
+                     "4world";
+  GW_ASSERT_EQ(split(body, strlen(body), out, sizeof out), 3);
+  GW_ASSERT_STREQ(out, "[4hello][2][4world]");
+  GW_ASSERT_EQ(split("6", 1, out, sizeof out), 1);
+  GW_ASSERT_STREQ(out, "[6]");
+  /* k separators, k + 1 packets: empty ones are the parser's to refuse */
+  GW_ASSERT_EQ(split("", 0, out, sizeof out), 1);
+  GW_ASSERT_STREQ(out, "[]");
+  GW_ASSERT_EQ(split("2\x1e", 2, out, sizeof out), 2);
+  GW_ASSERT_STREQ(out, "[2][]");
+  GW_ASSERT_EQ(split("\x1e\x1e", 2, out, sizeof out), 3);
+  GW_ASSERT_STREQ(out, "[][][]");
+  /* binary packets travel as b<base64>; a packet may hold any other byte */
+  const char *bin = "bAQIDBA==\x1e"
+                    "42[\"a\\u001e\"]";
+  GW_ASSERT_EQ(split(bin, strlen(bin), out, sizeof out), 2);
+  GW_ASSERT_STREQ(out, "[bAQIDBA==][42[\"a\\u001e\"]]");
+  fl_pkt_t p;
+  GW_ASSERT_EQ(fl_sio_parse("bAQIDBA==", 9, &p), FL_PKT_INVALID);
+  GW_ASSERT_EQ(fl_sio_parse("", 0, &p), FL_PKT_INVALID);
+
+  /* POST batching: whole packets up to max bytes, at least one packet */
+  const char *q = "40\x1e"
+                  "3\x1e"
+                  "42[\"x\"]"; /* 2 + 1 + 1 + 1 + 7 */
+  size_t qn = strlen(q);
+  GW_ASSERT_EQ(fl_eio_cut(q, qn, 1000), qn);
+  GW_ASSERT_EQ(fl_eio_cut(q, qn, qn), qn);
+  GW_ASSERT_EQ(fl_eio_cut(q, qn, qn - 1), 4); /* "40\x1e3" */
+  GW_ASSERT_EQ(fl_eio_cut(q, qn, 4), 4);
+  GW_ASSERT_EQ(fl_eio_cut(q, qn, 3), 2); /* "40" */
+  GW_ASSERT_EQ(fl_eio_cut(q, qn, 2), 2);
+  GW_ASSERT_EQ(fl_eio_cut(q, qn, 1), 2);        /* too big: sent alone */
+  GW_ASSERT_EQ(fl_eio_cut("4abcdef", 7, 3), 7); /* one oversize packet */
+}
+
+static void test_targets(void) {
+  char buf[256];
+  const char *ws = "/socket.io/?EIO=4&transport=websocket";
+  size_t n = fl_eio_target(buf, sizeof buf, ws, "polling", 7, NULL);
+  GW_ASSERT_MEMEQ(buf, n, "/socket.io/?EIO=4&transport=polling&t=7",
+                  strlen("/socket.io/?EIO=4&transport=polling&t=7"));
+  n = fl_eio_target(buf, sizeof buf, ws, "polling", 8, "AbC-d_9");
+  GW_ASSERT_STREQ(buf, "/socket.io/?EIO=4&transport=polling&t=8&sid=AbC-d_9");
+  GW_ASSERT_EQ(n, strlen(buf));
+  /* the upgrade: the websocket target with the sid, no t */
+  fl_eio_target(buf, sizeof buf, ws, "websocket", -1, "s1");
+  GW_ASSERT_STREQ(buf, "/socket.io/?EIO=4&transport=websocket&sid=s1");
+  /* the parameter anywhere in the query; other parameters are kept */
+  fl_eio_target(buf, sizeof buf, "/x/?transport=websocket&EIO=4&k=v", "polling",
+                1, NULL);
+  GW_ASSERT_STREQ(buf, "/x/?transport=polling&EIO=4&k=v&t=1");
+  fl_eio_target(buf, sizeof buf, "/x/?EIO=4&xtransport=a", "polling", -1, NULL);
+  GW_ASSERT_STREQ(buf, "/x/?EIO=4&xtransport=a&transport=polling");
+  fl_eio_target(buf, sizeof buf, "/x/", "polling", -1, NULL);
+  GW_ASSERT_STREQ(buf, "/x/?transport=polling");
+  fl_eio_target(buf, sizeof buf, "/x/?", "polling", -1, NULL);
+  GW_ASSERT_STREQ(buf, "/x/?transport=polling");
+  GW_ASSERT_EQ(fl_eio_target(buf, 20, ws, "polling", 1, NULL), 0);
+  GW_ASSERT_EQ(fl_eio_target(buf, 43, ws, "polling", 12345, NULL), 0);
+  /* sids go into the query unescaped, so only safe ones are accepted */
+  GW_ASSERT(fl_eio_sid_ok("lv_VI97HAXpY6yYWAAAC", 20));
+  GW_ASSERT(fl_eio_sid_ok("a-b.c~d", 7));
+  GW_ASSERT(!fl_eio_sid_ok("", 0));
+  GW_ASSERT(!fl_eio_sid_ok("a&b", 3));
+  GW_ASSERT(!fl_eio_sid_ok("a b", 3));
+  GW_ASSERT(!fl_eio_sid_ok("a%20", 4));
+  char longsid[80];
+  memset(longsid, 'a', sizeof longsid);
+  GW_ASSERT(fl_eio_sid_ok(longsid, 63));
+  GW_ASSERT(!fl_eio_sid_ok(longsid, 64));
+}
+
 GW_TEST_LIST = {{"engine.io packets", test_engine_io},
                 {"socket.io packets", test_socket_io},
                 {"requests and stamps", test_requests_and_stamp},
+                {"polling payloads", test_payloads},
+                {"request targets", test_targets},
                 {NULL, NULL}};
