@@ -300,21 +300,28 @@ static void rad_detach(gw_adapter_t *b, const char *sid) {
 
 /* ---- ops: the gateway's requests ----------------------------------------- */
 
-/* admit finds the socket |sid| for a new gateway request, if the session is
- * up and max_pending allows one more. Returns 0 with *out set (borrowed),
- * GW_EINVAL or GW_EUNAVAIL. */
-static int admit(rad_t *a, const char *sid, rsock_t **out) {
-  rsock_t *s = gw_map_get(&a->socks_by_sid, sid);
-  if (s == NULL)
-    return GW_EINVAL;
+/* admit_any admits a new gateway request if the session is up and
+ * max_pending allows one more. Returns 0 or GW_EUNAVAIL. */
+static int admit_any(rad_t *a) {
   if (a->state != S_UP)
     return GW_EUNAVAIL;
   if (a->base.cfg.max_pending != 0 && a->inflight >= a->base.cfg.max_pending) {
     a->pending_full++;
     return GW_EUNAVAIL;
   }
-  *out = s;
   return 0;
+}
+
+/* admit finds the socket |sid| for a new gateway request, if admit_any
+ * admits it. Returns 0 with *out set (borrowed), GW_EINVAL or GW_EUNAVAIL. */
+static int admit(rad_t *a, const char *sid, rsock_t **out) {
+  rsock_t *s = gw_map_get(&a->socks_by_sid, sid);
+  if (s == NULL)
+    return GW_EINVAL;
+  int rc = admit_any(a);
+  if (rc == 0)
+    *out = s;
+  return rc;
 }
 
 /* req_bind gives |q| the gateway's callback and a reference on |s|. */
@@ -554,6 +561,67 @@ static int rad_emit_dm(gw_adapter_t *b, const char *sid, const char *room,
   return emit(rad_of(b), &e, dm_new, cb, arg);
 }
 
+/* ---- ops: the peer registry --------------------------------------------- */
+
+/* lookup_done answers a peer lookup: the GET of gw:peer:<tag>. A value that
+ * is not an address we could have stored is counted as a bad message and
+ * answered as unknown. Close and link loss (GW_ECLOSED, GW_EUNAVAIL) are
+ * GW_EUNAVAIL to the gateway. */
+static void lookup_done(rreq_t *q, int status, redisReply *r) {
+  rad_t *a = q->a;
+  gw_peer_fn cb = q->peer_cb;
+  void *arg = q->arg;
+  const char *addr = NULL;
+  int st = status;
+  if (st == 0 && r->type == REDIS_REPLY_STRING && strlen(r->str) == r->len &&
+      gw_adapter_advertise_ok(r->str)) {
+    addr = r->str; /* borrowed from the reply, valid during cb */
+  } else if (st == 0) {
+    if (r->type != REDIS_REPLY_NIL)
+      a->bad_messages++;
+    st = GW_ENOTFOUND;
+  } else if (st != GW_ETIMEDOUT) {
+    st = GW_EUNAVAIL;
+  }
+  if (st == GW_EUNAVAIL || st == GW_ETIMEDOUT)
+    a->peer_lookup_failures++;
+  GW_CHECK(a->inflight > 0);
+  a->inflight--;
+  free(q);
+  cb(arg, st, addr);
+}
+
+static int rad_peer_lookup(gw_adapter_t *b, const char *tag, gw_peer_fn cb,
+                           void *arg) {
+  rad_t *a = rad_of(b);
+  a->peer_lookups++;
+  if (!gw_adapter_peer_tag_ok(tag))
+    return GW_EINVAL;
+  int rc = admit_any(a);
+  if (rc != 0) {
+    a->peer_lookup_failures++;
+    return rc;
+  }
+  char key[sizeof("gw:peer:") + GW_PEER_TAG_LEN];
+  snprintf(key, sizeof(key), "gw:peer:%s", tag);
+  const char *p[2] = {"GET", key};
+  rreq_t *q = gw__redis_req_newv(a, lookup_done, -1, 2, p);
+  if (q == NULL) {
+    a->peer_lookup_failures++;
+    return GW_ENOMEM;
+  }
+  q->peer_cb = cb;
+  q->arg = arg;
+  a->inflight++;
+  if (gw__redis_send_cmd(q, a->cmd) != 0) {
+    a->inflight--;
+    free(q);
+    a->peer_lookup_failures++;
+    return GW_EUNAVAIL;
+  }
+  return 0;
+}
+
 static void rad_stats(gw_adapter_t *b, gw_adapter_stats_t *out) {
   rad_t *a = rad_of(b);
   memset(out, 0, sizeof(*out));
@@ -566,6 +634,8 @@ static void rad_stats(gw_adapter_t *b, gw_adapter_stats_t *out) {
   out->nodes_reaped = a->reaped;
   out->pending_full = a->pending_full;
   out->bad_messages = a->bad_messages;
+  out->peer_lookups = a->peer_lookups;
+  out->peer_lookup_failures = a->peer_lookup_failures;
 }
 
 /* ---- close and free ------------------------------------------------------ */
@@ -624,10 +694,11 @@ static void rad_close(gw_adapter_t *b, gw_close_fn cb, void *arg) {
   uv_timer_stop(&a->retry);
   gw__redis_rooms_reset(a, GW_ECLOSED);
   if (was_up) {
-    /* Our members leave with the usual effects; heartbeat and registration
-     * go. Bounded by the command deadline like everything else. */
-    const char *p[1] = {a->node};
-    rreq_t *q = gw__redis_req_newv(a, node_down_done, SC_NODE_DOWN, 1, p);
+    /* Our members leave with the usual effects; heartbeat, registration
+     * and peer key go. Bounded by the command deadline like everything
+     * else. */
+    const char *p[3] = {a->node, a->peer_tag, a->advertise};
+    rreq_t *q = gw__redis_req_newv(a, node_down_done, SC_NODE_DOWN, 3, p);
     if (q != NULL && gw__redis_send_script(q, 0) == 0)
       return;
     free(q);
@@ -671,6 +742,7 @@ static const gw_adapter_ops_t rad_ops = {
     .emit_room = rad_emit_room,
     .emit_dm = rad_emit_dm,
     .stats = rad_stats,
+    .peer_lookup = rad_peer_lookup,
     .close = rad_close,
     .free = rad_free,
 };
@@ -679,7 +751,10 @@ gw_adapter_t *gw_adapter_redis_new(const gw_adapter_cfg_t *cfg, int *err) {
   int e = GW_EINVAL;
   rad_t *a = NULL;
   if (cfg == NULL || cfg->loop == NULL || cfg->deliver == NULL ||
-      cfg->node_id == NULL || cfg->node_id[0] == '\0' || cfg->redis_url == NULL)
+      cfg->node_id == NULL || cfg->node_id[0] == '\0' ||
+      cfg->redis_url == NULL ||
+      (cfg->peer_tag != NULL && !gw_adapter_peer_tag_ok(cfg->peer_tag)) ||
+      (cfg->advertise != NULL && !gw_adapter_advertise_ok(cfg->advertise)))
     goto fail;
   e = GW_ENOMEM;
   a = calloc(1, sizeof(*a));
@@ -687,6 +762,14 @@ gw_adapter_t *gw_adapter_redis_new(const gw_adapter_cfg_t *cfg, int *err) {
     goto fail;
   a->base.ops = &rad_ops;
   a->base.cfg = *cfg;
+  a->base.cfg.peer_tag = a->base.cfg.advertise = NULL;
+  if (cfg->peer_tag != NULL && cfg->advertise != NULL) {
+    /* Both checked above: they fit. */
+    memcpy(a->peer_tag, cfg->peer_tag, GW_PEER_TAG_LEN + 1);
+    memcpy(a->advertise, cfg->advertise, strlen(cfg->advertise) + 1);
+    a->base.cfg.peer_tag = a->peer_tag;
+    a->base.cfg.advertise = a->advertise;
+  }
   a->loop = cfg->loop;
   if (a->base.cfg.heartbeat_ms == 0)
     a->base.cfg.heartbeat_ms = 2000;

@@ -113,6 +113,7 @@ struct rreq {
   int setup;         /* part of the session setup: an error reply ends it */
   uint64_t gen;
   gw_result_fn cb;
+  gw_peer_fn peer_cb; /* a peer lookup's callback (cb is NULL then) */
   void *arg;
   rsock_t *s;
   rroom_t *room;
@@ -161,6 +162,13 @@ struct rad {
   int closing_parts;
   int close_started;
   uint64_t rng; /* xorshift state for backoff jitter */
+  /* The peer registry: our tag and address ("" for both when this node does
+   * not register), whether another address holds our tag (logged once per
+   * collision), and the lookup counters. */
+  char peer_tag[GW_PEER_TAG_LEN + 1];
+  char advertise[GW_PEER_ADDR_MAX + 1];
+  int peer_conflict;
+  uint64_t peer_lookups, peer_lookup_failures;
 };
 
 /* ---- gw_adapter_redis.c: helpers, requests, close ------------------------ */

@@ -39,8 +39,33 @@ static void go_up(rad_t *a) {
   a->hb_echo = a->hb_sent;
   if (a->ups++ > 0)
     a->reconnects++;
-  gw__redis_log(GW_LOG_INFO, "up (node %s, %s:%d)", a->node, a->url.host,
-                a->url.port);
+  gw__redis_log(GW_LOG_INFO, "up (node %s, %s:%d%s%s%s%s)", a->node,
+                a->url.host, a->url.port, a->peer_tag[0] ? "; peer " : "",
+                a->peer_tag, a->peer_tag[0] ? " at " : "", a->advertise);
+}
+
+/* peer_claimed applies what the peer claim in the heartbeat or assert
+ * script answered: "" when our peer key is set, else the address holding our
+ * tag. Random 36-bit tags should never collide: it is logged as an error
+ * (once until resolved), not retried with another tag; the heartbeat claims
+ * the key once the other holder's expires. */
+static void peer_claimed(rad_t *a, const redisReply *holder) {
+  if (holder == NULL || holder->type != REDIS_REPLY_STRING)
+    return;
+  if (holder->len == 0) {
+    if (a->peer_conflict)
+      gw__redis_log(GW_LOG_INFO, "peer tag %s now advertised at %s",
+                    a->peer_tag, a->advertise);
+    a->peer_conflict = 0;
+    return;
+  }
+  if (!a->peer_conflict)
+    gw__redis_log(GW_LOG_ERROR,
+                  "peer tag collision: %s is advertised by another node at "
+                  "%.*s, not at %s; requests relayed to this tag go there",
+                  a->peer_tag, (int)(holder->len > 128 ? 128 : holder->len),
+                  holder->str, a->advertise);
+  a->peer_conflict = 1;
 }
 
 /* sync_rooms rebuilds local membership from what the gateway was told and
@@ -86,18 +111,21 @@ static rreq_t *setup(rreq_t *q) {
   return q;
 }
 
-/* assert_done: the assert script answers the sids whose names someone else
- * took while Redis had lost them. */
+/* assert_done: the assert script answers the peer claim and the sids whose
+ * names someone else took while Redis had lost them. */
 static void assert_done(rreq_t *q, int status, redisReply *r) {
   rad_t *a = q->a;
   int current = this_sync(q);
   free(q);
   if (!current)
     return;
-  if (status != 0 || r->type != REDIS_REPLY_ARRAY) {
+  if (status != 0 || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+      r->element[1]->type != REDIS_REPLY_ARRAY) {
     gw__redis_session_fail(a, "re-assert failed");
     return;
   }
+  peer_claimed(a, r->element[0]);
+  r = r->element[1];
   for (size_t i = 0; i < r->elements; i++) {
     rsock_t *s = gw_map_get(&a->socks_by_sid, r->element[i]->str);
     if (s == NULL)
@@ -139,7 +167,7 @@ static void sync_phase2(rad_t *a) {
   snprintf(ttl, sizeof(ttl), "%llu",
            (unsigned long long)a->base.cfg.node_ttl_ms);
   snprintf(known, sizeof(known), "%llu", (unsigned long long)a->rl_ver);
-  size_t n = 3;
+  size_t n = 5;
   gw_list_t *it;
   GW_LIST_FOREACH(it, &a->socks) {
     if (GW_LIST_DATA(it, rsock_t, all_link)->acked_room != NULL)
@@ -154,6 +182,8 @@ static void sync_phase2(rad_t *a) {
     p[i++] = a->node;
     p[i++] = ttl;
     p[i++] = known;
+    p[i++] = a->peer_tag;
+    p[i++] = a->advertise;
     GW_LIST_FOREACH(it, &a->socks) {
       rsock_t *s = GW_LIST_DATA(it, rsock_t, all_link);
       if (s->acked_room == NULL)
@@ -437,14 +467,18 @@ static void on_sub_state(void *arg, int status) {
 
 /* ---- heartbeat and reaping ----------------------------------------------- */
 
-/* heartbeat_done: the script answers 1 when this node was reaped (or Redis
- * lost it). Re-assert once the reaper's leave events, which precede our
- * echo, have been applied. */
+/* heartbeat_done: the script answers {1, _} when this node was reaped (or
+ * Redis lost it). Re-assert once the reaper's leave events, which precede
+ * our echo, have been applied. The second element is the peer claim. */
 static void heartbeat_done(rreq_t *q, int status, redisReply *r) {
   rad_t *a = q->a;
-  if (status == 0 && r->type == REDIS_REPLY_INTEGER && r->integer == 1 &&
-      q->gen == a->gen)
-    a->assert_token = q->token;
+  if (status == 0 && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+      q->gen == a->gen) {
+    if (r->element[0]->type == REDIS_REPLY_INTEGER &&
+        r->element[0]->integer == 1)
+      a->assert_token = q->token;
+    peer_claimed(a, r->element[1]);
+  }
   if (status != 0 && q->gen == a->gen)
     gw__redis_session_fail(a, "heartbeat failed");
   free(q);
@@ -491,8 +525,8 @@ static void on_heartbeat(uv_timer_t *t) {
            (unsigned long long)a->base.cfg.node_ttl_ms);
   snprintf(tok, sizeof(tok), "%llu", (unsigned long long)++a->hb_sent);
   snprintf(lim, sizeof(lim), "%d", REAP_LIMIT);
-  const char *hb[3] = {a->node, ttl, tok};
-  gw__redis_internal(a, heartbeat_done, SC_HEARTBEAT, 3, hb, a->hb_sent);
+  const char *hb[5] = {a->node, ttl, tok, a->peer_tag, a->advertise};
+  gw__redis_internal(a, heartbeat_done, SC_HEARTBEAT, 5, hb, a->hb_sent);
   const char *reap[1] = {lim};
   gw__redis_internal(a, reap_done, SC_REAP, 1, reap, 0);
 }

@@ -1,20 +1,25 @@
--- assert: ARGV node, ttl_ms, known_rlver, then per local member: sid, room,
+-- assert: ARGV node, ttl_ms, known_rlver, peer tag, address (both '' when
+-- the node does not register as a peer), then per local member: sid, room,
 -- name, rseq, mseq. Makes Redis match this node's local truth after a
 -- reconnect or after the node was reaped: registers and heartbeats the node,
--- removes its stale members (leave effects), re-adds missing ones with their
--- original order (no notices: nobody joined), publishes one U (userList) per
--- touched room and roomList if rooms changed. Returns the sids that could
--- not be restored because their name was taken meanwhile.
+-- claims its peer key, removes its stale members (leave effects), re-adds
+-- missing ones with their original order (no notices: nobody joined),
+-- publishes one U (userList) per touched room and roomList if rooms changed.
+-- Returns {holder, conflicts}: holder as peer_claim returns it, conflicts
+-- the sids that could not be restored because their name was taken
+-- meanwhile.
 local node, ttl, known = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local first = 6 -- the first member's sid
 redis.call('SET', 'gw:hb:' .. node, '1', 'PX', ttl)
 redis.call('SADD', 'gw:nodes', node)
+local holder = peer_claim(node, ARGV[4], ARGV[5], ttl)
 local want = {}
-for i = 4, #ARGV, 5 do want[ARGV[i]] = true end
+for i = first, #ARGV, 5 do want[ARGV[i]] = true end
 local batch, conflicts = {}, {}
 for _, sid in ipairs(redis.call('SMEMBERS', 'gw:ns:' .. node)) do
   if not want[sid] then remove_member(sid, false, batch) end
 end
-for i = 4, #ARGV, 5 do
+for i = first, #ARGV, 5 do
   local sid, room, name = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local rseq, mseq = tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4])
   local cur = redis.call('HMGET', 'gw:s:' .. sid, 'room', 'name')
@@ -32,4 +37,4 @@ for i = 4, #ARGV, 5 do
 end
 flush_batch(batch)
 finish_rooms(known)
-return conflicts
+return { holder, conflicts }

@@ -12,6 +12,10 @@
 --   gw:nodes        SET registered nodes
 --   gw:hb:<node>    heartbeat, expires after node_ttl
 --   gw:rlver        roomList version
+--   gw:peer:<tag>   STRING the address ("host:port") advertised by the live
+--                   node whose peer tag is <tag>; expires with its heartbeat
+--   gw:peerof       HASH node -> <tag><address> (the tag is 6 bytes): what
+--                   node_down and reap remove for a node
 -- Channels: gw:lobby (roomList), gw:r:<room> (room events),
 -- gw:n:<node> (DMs and heartbeat echoes for one node).
 --
@@ -136,6 +140,36 @@ local function finish_rooms(known)
     redis.call('SET', 'gw:rlver', v)
   end
   redis.call('PUBLISH', 'gw:lobby', ev('R', fmt(v), roomlist()))
+end
+
+-- peer_claim sets gw:peer:<tag> to |addr| for |ttl| ms (and records it in
+-- gw:peerof) unless another address holds it. Returns '' when the key is
+-- ours (or |tag| is '': the node does not register), else the holder's
+-- address: a tag collision, which the caller logs.
+local function peer_claim(node, tag, addr, ttl)
+  if tag == '' then return '' end
+  local key = 'gw:peer:' .. tag
+  local cur = redis.call('GET', key)
+  if cur and cur ~= addr then return cur end
+  redis.call('SET', key, addr, 'PX', ttl)
+  redis.call('HSET', 'gw:peerof', node, tag .. addr)
+  return ''
+end
+
+-- peer_release removes |node|'s peer record and its gw:peer:<tag> key if
+-- that still holds the node's address (after a collision it may be
+-- another's). |tag| and |addr| ('' or nil: take them from the record) let
+-- an orderly exit clean up even when the record was lost.
+local function peer_release(node, tag, addr)
+  local rec = redis.call('HGET', 'gw:peerof', node)
+  if rec then redis.call('HDEL', 'gw:peerof', node) end
+  if (not tag or tag == '') and rec then
+    tag, addr = string.sub(rec, 1, 6), string.sub(rec, 7)
+  end
+  if tag and tag ~= '' then
+    local key = 'gw:peer:' .. tag
+    if redis.call('GET', key) == addr then redis.call('DEL', key) end
+  end
 end
 
 -- ---- script body ---------------------------------------------------------

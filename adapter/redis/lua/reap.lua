@@ -1,7 +1,8 @@
 -- reap: ARGV limit. For every registered node whose heartbeat expired,
 -- removes up to |limit| of its sockets with the leave effects (notices per
 -- member, one userList per room) and unregisters the node once none is
--- left. Atomic, so each dead member leaves exactly once whoever runs it.
+-- left, with its peer key (which has usually expired with its heartbeat
+-- already) and record. Atomic, so each dead member leaves exactly once whoever runs it.
 -- Returns {nodes fully reaped, sockets removed, names of those nodes}.
 local limit = tonumber(ARGV[1])
 local batch, nodes, socks, names = {}, 0, 0, {}
@@ -13,6 +14,7 @@ for _, n in ipairs(redis.call('SMEMBERS', 'gw:nodes')) do
     end
     if redis.call('SCARD', 'gw:ns:' .. n) == 0 then
       redis.call('SREM', 'gw:nodes', n)
+      peer_release(n, nil, nil)
       nodes = nodes + 1
       names[#names + 1] = n
     end
