@@ -3,8 +3,10 @@
  * against a real redis-server on a free loopback port: cluster-wide effects,
  * byte-identical frames to the in-memory encoders, hostile room names, crash
  * reaping (a node whose loop is frozen), re-assertion after being reaped and
- * after Redis restarts empty, graceful close. */
+ * after Redis restarts empty, graceful close, the peer registry. */
 #include "gw_adapter.h"
+
+#include <hiredis/hiredis.h>
 
 #include "gw_events.h"
 #include "gw_redis_test_util.h"
@@ -151,9 +153,24 @@ typedef struct world {
   size_t n_socks;
 } world_t;
 
+/* node_new makes the node |node| with peer tag "tag" + its last character
+ * three times ("nodeA": "tagAAA") advertised at peer_addr(tag), or with no
+ * peer registration for a node whose name ends in '0'. */
+static void peer_addr(char *buf, size_t size, const char *tag) {
+  snprintf(buf, size, "10.0.0.%d:%d", tag[3], 3000 + tag[3]);
+}
+
 static gw_adapter_t *node_new(uv_loop_t *loop, const world_t *w,
                               const char *node) {
+  char tag[8], addr[32];
+  char last = node[strlen(node) - 1];
+  snprintf(tag, sizeof(tag), "tag%c%c%c", last, last, last);
+  peer_addr(addr, sizeof(addr), tag);
   gw_adapter_cfg_t cfg = {0};
+  if (last != '0') {
+    cfg.peer_tag = tag; /* borrowed during _new only */
+    cfg.advertise = addr;
+  }
   cfg.loop = loop;
   cfg.deliver = on_deliver;
   cfg.node_id = node;
@@ -246,6 +263,112 @@ static void join_ok(uv_loop_t *loop, gw_adapter_t *a, fsock_t *s,
   GW_ASSERT_OK(gw_adapter_join(a, s->sid, room, user, on_res, &r));
   SPIN(loop, 3000, r.done == 1);
   GW_ASSERT_EQ(r.status, 0);
+}
+
+/* ---- peer lookups ---------------------------------------------------------
+ */
+
+typedef struct pres {
+  int done;
+  int status;
+  char addr[64];
+} pres_t;
+
+static void on_peer(void *arg, int status, const char *addr) {
+  pres_t *p = arg;
+  GW_ASSERT((status == 0) == (addr != NULL));
+  p->done++;
+  p->status = status;
+  snprintf(p->addr, sizeof(p->addr), "%s", addr ? addr : "");
+}
+
+/* lookup asks |a| for |tag|, which it must accept, and returns the answer
+ * once its callback ran (exactly once: checked a little later). */
+static pres_t lookup(uv_loop_t *loop, gw_adapter_t *a, const char *tag) {
+  pres_t p = {0};
+  GW_ASSERT_OK(gw_adapter_peer_lookup(a, tag, on_peer, &p));
+  SPIN(loop, 3000, p.done > 0);
+  spin_for(loop, 10);
+  GW_ASSERT_EQ(p.done, 1);
+  return p;
+}
+
+/* expect_peer asserts that |a| finds |tag| at its test address. */
+static void expect_peer(uv_loop_t *loop, gw_adapter_t *a, const char *tag) {
+  char want[32];
+  peer_addr(want, sizeof(want), tag);
+  pres_t p = lookup(loop, a, tag);
+  GW_ASSERT_EQ(p.status, 0);
+  GW_ASSERT_STREQ(p.addr, want);
+}
+
+static void expect_no_peer(uv_loop_t *loop, gw_adapter_t *a, const char *tag) {
+  pres_t p = lookup(loop, a, tag);
+  GW_ASSERT_EQ(p.status, GW_ENOTFOUND);
+  GW_ASSERT_STREQ(p.addr, "");
+}
+
+/* redis_sync runs one command on a blocking connection of its own, to look
+ * at (or set up) the keys directly. Returns the reply (owned). */
+static redisReply *redis_sync(const world_t *w, const char *fmt, ...) {
+  redisContext *c = redisConnect("127.0.0.1", w->port);
+  GW_ASSERT(c != NULL && c->err == 0);
+  va_list ap;
+  va_start(ap, fmt);
+  redisReply *r = redisvCommand(c, fmt, ap);
+  va_end(ap);
+  GW_ASSERT(r != NULL && r->type != REDIS_REPLY_ERROR);
+  redisFree(c);
+  return r;
+}
+
+static long long redis_int(const world_t *w, const char *fmt, const char *a1) {
+  redisReply *r = redis_sync(w, fmt, a1);
+  GW_ASSERT_EQ(r->type, REDIS_REPLY_INTEGER);
+  long long v = r->integer;
+  freeReplyObject(r);
+  return v;
+}
+
+/* redis_str returns the string reply of |fmt| (owned), or NULL for nil. */
+static char *redis_str(const world_t *w, const char *fmt, const char *a1) {
+  redisReply *r = redis_sync(w, fmt, a1);
+  GW_ASSERT(r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_NIL);
+  char *v = r->type == REDIS_REPLY_STRING ? strdup(r->str) : NULL;
+  freeReplyObject(r);
+  return v;
+}
+
+/* stderr_capture sends stderr (the log) to a temporary file until
+ * stderr_release, which returns how often |needle| was logged. */
+typedef struct capture {
+  int saved;
+  FILE *tmp;
+} capture_t;
+
+static capture_t stderr_capture(void) {
+  capture_t c;
+  fflush(stderr);
+  c.saved = dup(2);
+  c.tmp = tmpfile();
+  GW_ASSERT(c.saved >= 0 && c.tmp != NULL);
+  dup2(fileno(c.tmp), 2);
+  return c;
+}
+
+static int stderr_release(capture_t *c, const char *needle) {
+  char line[1024];
+  int n = 0;
+  fflush(stderr);
+  dup2(c->saved, 2);
+  close(c->saved);
+  rewind(c->tmp);
+  while (fgets(line, sizeof(line), c->tmp) != NULL) {
+    fputs(line, stderr); /* keep the log visible */
+    n += strstr(line, needle) != NULL;
+  }
+  fclose(c->tmp);
+  return n;
 }
 
 /* ---- tests ----------------------------------------------------------------
@@ -451,6 +574,9 @@ static void test_reap_and_reassert(void) {
   gw_adapter_stats_t st;
   gw_adapter_stats(B, &st);
   GW_ASSERT_EQ(st.nodes_reaped, 1);
+  /* C's peer key expired with its heartbeat; the reap removed its record. */
+  expect_no_peer(loop, B, "tagCCC");
+  GW_ASSERT_EQ(redis_int(&w, "HEXISTS gw:peerof %s", "nodeC"), 0);
   spin_for(loop, 500);
   GW_ASSERT_EQ(fs_count(&b1, n_left), 1); /* exactly once */
 
@@ -464,6 +590,7 @@ static void test_reap_and_reassert(void) {
   SPIN(&frozen, 2000, fs_last_is(&c1, "42[\"userList\"", ul_cb));
   char *n_join = frame_str(gw_ev_notice_joined("carol"));
   GW_ASSERT_EQ(fs_count(&b1, n_join), 0);
+  expect_peer(loop, B, "tagCCC"); /* re-registered */
 
   /* Graceful close of C: carol leaves with the usual effects. */
   int closed = 0;
@@ -473,6 +600,7 @@ static void test_reap_and_reassert(void) {
   GW_ASSERT_OK(uv_loop_close(&frozen));
   SPIN(loop, 2000, fs_count(&b1, n_left) == 2);
   SPIN(loop, 2000, fs_last_is(&b1, "42[\"userList\"", ul_b));
+  expect_no_peer(loop, B, "tagCCC");
 
   world_close(&w);
   free(ul_cb);
@@ -495,8 +623,20 @@ static void test_redis_restart_empty(void) {
   join_ok(loop, B, &b1, "r3", "bob");
   join_ok(loop, A, &a2, "zz", "zed");
 
+  /* A lookup in flight when Redis dies: GW_EUNAVAIL through the callback
+   * (the GET is written on the next loop turn, to a dead server). */
+  pres_t p = {0};
+  GW_ASSERT_OK(gw_adapter_peer_lookup(A, "tagBBB", on_peer, &p));
   gw_test_redis_stop(w.redis, SIGKILL);
   SPIN(loop, 3000, !is_up(A) && !is_up(B));
+  GW_ASSERT_EQ(p.done, 1);
+  GW_ASSERT_EQ(p.status, GW_EUNAVAIL);
+  /* While down: refused at once, the callback never runs. */
+  GW_ASSERT_EQ(gw_adapter_peer_lookup(A, "tagBBB", on_peer, &p), GW_EUNAVAIL);
+  gw_adapter_stats_t pst;
+  gw_adapter_stats(A, &pst);
+  GW_ASSERT_EQ(pst.peer_lookups, 2);
+  GW_ASSERT_EQ(pst.peer_lookup_failures, 2);
   res_t r = {0};
   GW_ASSERT_EQ(gw_adapter_join(B, b2.sid, "r3", "carol", on_res, &r),
                GW_EUNAVAIL);
@@ -513,6 +653,10 @@ static void test_redis_restart_empty(void) {
   gw_adapter_stats_t st;
   gw_adapter_stats(A, &st);
   GW_ASSERT_EQ(st.reconnects, 1);
+  GW_ASSERT_EQ(p.done, 1);
+  /* Redis came back empty: the re-assert registered both peers again. */
+  expect_peer(loop, A, "tagBBB");
+  expect_peer(loop, B, "tagAAA");
 
   /* A newcomer sees the full list in the original join order. */
   join_ok(loop, B, &b2, "r3", "carol");
@@ -547,6 +691,8 @@ static void test_unreachable_then_close(void) {
   GW_ASSERT(!is_up(A));
   res_t r = {0};
   GW_ASSERT_EQ(gw_adapter_join(A, a1.sid, "r", "u", on_res, &r), GW_EUNAVAIL);
+  pres_t p = {0};
+  GW_ASSERT_EQ(gw_adapter_peer_lookup(A, "tagAAA", on_peer, &p), GW_EUNAVAIL);
   GW_ASSERT_EQ(a1.n, 0); /* no roomList until one is known */
   gw_adapter_detach(A, a1.sid);
   world_close(&w);
@@ -560,6 +706,18 @@ static void test_unreachable_then_close(void) {
   int err = 0;
   GW_ASSERT(gw_adapter_redis_new(&cfg, &err) == NULL);
   GW_ASSERT_EQ(err, GW_EINVAL);
+  /* So are a malformed peer tag or address. */
+  cfg.redis_url = "redis://127.0.0.1:1";
+  cfg.peer_tag = "tag/AA";
+  err = 0;
+  GW_ASSERT(gw_adapter_redis_new(&cfg, &err) == NULL);
+  GW_ASSERT_EQ(err, GW_EINVAL);
+  cfg.peer_tag = "tagAAA";
+  cfg.advertise = "a b:1";
+  err = 0;
+  GW_ASSERT(gw_adapter_redis_new(&cfg, &err) == NULL);
+  GW_ASSERT_EQ(err, GW_EINVAL);
+  GW_ASSERT(p.done == 0);
 }
 
 /* Redis stops answering (SIGSTOP): deadlines fire, the adapter reports down,
@@ -579,14 +737,22 @@ static void test_redis_paused(void) {
   const char *msg = "42[\"newMessage\",{\"message\":\"into the void\"}]";
   gw_frame_t *f = gw_frame_from(GW_EV_NEWMESSAGE, msg, strlen(msg));
   GW_ASSERT_OK(gw_adapter_emit_room(A, a1.sid, "p", f, on_res, &r));
+  pres_t p = {0};
+  GW_ASSERT_OK(gw_adapter_peer_lookup(B, "tagAAA", on_peer, &p));
   /* Answered by the 1 s deadline, or earlier when the stalled heartbeat
    * echo (3 periods) ends the session. */
-  SPIN(loop, 3000, r.done == 1);
+  SPIN(loop, 3000, r.done == 1 && p.done == 1);
   GW_ASSERT(r.status == GW_ETIMEDOUT || r.status == GW_EUNAVAIL);
+  GW_ASSERT(p.status == GW_ETIMEDOUT || p.status == GW_EUNAVAIL);
+  gw_adapter_stats_t st;
+  gw_adapter_stats(B, &st);
+  GW_ASSERT_EQ(st.peer_lookup_failures, 1);
   SPIN(loop, 3000, !is_up(A) && !is_up(B));
   spin_for(loop, 300);
   kill(w.redis, SIGCONT);
   SPIN(loop, 8000, is_up(A) && is_up(B));
+  GW_ASSERT_EQ(p.done, 1);
+  expect_peer(loop, B, "tagAAA");
   char *ul = exp_userlist(2, "alice", a1.sid, "bob", b1.sid);
   r.done = 0;
   const char *msg2 = "42[\"newMessage\",{\"message\":\"after\"}]";
@@ -663,7 +829,19 @@ static void test_max_pending(void) {
     GW_ASSERT_OK(gw_adapter_emit_room(A, a1.sid, "m", f, on_res, &r));
   GW_ASSERT_EQ(gw_adapter_emit_room(A, a1.sid, "m", f, on_res, &r),
                GW_EUNAVAIL);
+  /* Lookups share the bound. */
+  pres_t p = {0};
+  GW_ASSERT_EQ(gw_adapter_peer_lookup(A, "tagAAA", on_peer, &p), GW_EUNAVAIL);
   SPIN(loop, 2000, r.done == 3 && fs_count(&a1, "42[\"m\"]") == 3);
+  GW_ASSERT_EQ(p.done, 0);
+  expect_peer(loop, A, "tagAAA");
+  GW_ASSERT_OK(gw_adapter_peer_lookup(A, "tagAAA", on_peer, &p));
+  GW_ASSERT_OK(gw_adapter_emit_room(A, a1.sid, "m", f, on_res, &r));
+  GW_ASSERT_OK(gw_adapter_emit_room(A, a1.sid, "m", f, on_res, &r));
+  GW_ASSERT_EQ(gw_adapter_emit_room(A, a1.sid, "m", f, on_res, &r),
+               GW_EUNAVAIL);
+  SPIN(loop, 2000, r.done == 5 && p.done == 1);
+  r.done = 3;
   GW_ASSERT_OK(gw_adapter_emit_room(A, a1.sid, "m", f, on_res, &r));
   SPIN(loop, 2000, r.done == 4);
   gw_frame_unref(f);
@@ -722,6 +900,110 @@ static void test_limits_and_escaping(void) {
   free(rl);
 }
 
+/* Nodes find each other by peer tag while they heartbeat; an orderly close
+ * removes the key at once. */
+static void test_peer_registry(void) {
+  world_t w;
+  uv_loop_t *loop = world_open(&w, 2, NULL);
+  gw_adapter_t *A = w.A, *B = w.B;
+  expect_peer(loop, A, "tagBBB");
+  expect_peer(loop, B, "tagAAA");
+  expect_peer(loop, A, "tagAAA"); /* its own, too */
+  expect_no_peer(loop, A, "nobody");
+
+  /* Not a tag: refused at once, the callback never runs. */
+  static const char *bad[] = {"",       "tagBB",  "tagBBBB",
+                              "tag:BB", "tag BB", "tag*BB"};
+  pres_t x = {0};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+    GW_ASSERT_EQ(gw_adapter_peer_lookup(A, bad[i], on_peer, &x), GW_EINVAL);
+  GW_ASSERT_EQ(gw_adapter_peer_lookup(A, NULL, on_peer, &x), GW_EINVAL);
+
+  /* In Redis: the key expires with the heartbeat (node_ttl 400 ms) and the
+   * node's record names it; heartbeats keep it alive past several TTLs. */
+  long long ttl = redis_int(&w, "PTTL %s", "gw:peer:tagBBB");
+  GW_ASSERT(ttl > 0 && ttl <= 400);
+  char *rec = redis_str(&w, "HGET gw:peerof %s", "nodeB");
+  char want[48];
+  peer_addr(want, sizeof(want), "tagBBB");
+  char want_rec[64];
+  snprintf(want_rec, sizeof(want_rec), "tagBBB%s", want);
+  GW_ASSERT_STREQ(rec, want_rec);
+  free(rec);
+  spin_for(loop, 1300);
+  expect_peer(loop, A, "tagBBB");
+
+  /* A node without a tag registers nothing and can still look up. */
+  gw_adapter_t *Z = node_new(loop, &w, "node0");
+  SPIN(loop, 5000, is_up(Z));
+  expect_peer(loop, Z, "tagAAA");
+  expect_no_peer(loop, A, "tag000");
+  GW_ASSERT_EQ(redis_int(&w, "HEXISTS gw:peerof %s", "node0"), 0);
+  node_close(loop, Z);
+
+  /* A lookup in flight when its node closes is answered once. */
+  pres_t p = {0};
+  GW_ASSERT_OK(gw_adapter_peer_lookup(B, "tagAAA", on_peer, &p));
+  node_close(loop, B);
+  w.B = NULL;
+  GW_ASSERT_EQ(p.done, 1);
+
+  /* Orderly close: B's key and record are gone at once, not by expiry. */
+  GW_ASSERT_EQ(redis_int(&w, "EXISTS %s", "gw:peer:tagBBB"), 0);
+  GW_ASSERT_EQ(redis_int(&w, "HEXISTS gw:peerof %s", "nodeB"), 0);
+  expect_no_peer(loop, A, "tagBBB");
+  expect_peer(loop, A, "tagAAA");
+
+  gw_adapter_stats_t st;
+  gw_adapter_stats(A, &st);
+  GW_ASSERT_EQ(st.peer_lookups, 3 + 7 + 2 + 2);
+  GW_ASSERT_EQ(st.peer_lookup_failures, 0);
+  world_close(&w);
+}
+
+/* Our tag held by another address (two nodes drew the same random tag): the
+ * node logs it once, never overwrites or deletes the other's key, and takes
+ * the tag once the other's key is gone. */
+static void test_peer_tag_collision(void) {
+  world_t w;
+  uv_loop_t *loop = world_start(&w, 0, NULL);
+  redisReply *r = redis_sync(&w, "SET gw:peer:tagCCC other.host:9 PX 60000");
+  freeReplyObject(r);
+  capture_t cap = stderr_capture();
+  gw_adapter_t *C = w.A = node_new(loop, &w, "nodeC");
+  SPIN(loop, 5000, is_up(C));
+  spin_for(loop, 400); /* a few heartbeats */
+  pres_t p = lookup(loop, C, "tagCCC");
+  GW_ASSERT_EQ(p.status, 0);
+  GW_ASSERT_STREQ(p.addr, "other.host:9");
+  GW_ASSERT_EQ(redis_int(&w, "HEXISTS gw:peerof %s", "nodeC"), 0);
+  GW_ASSERT_EQ(stderr_release(&cap, "peer tag collision: tagCCC"), 1);
+
+  /* The other holder goes: C's next heartbeat claims the tag. */
+  r = redis_sync(&w, "DEL gw:peer:tagCCC");
+  freeReplyObject(r);
+  char want[32];
+  peer_addr(want, sizeof(want), "tagCCC");
+  for (int i = 0; i < 100; i++) {
+    p = lookup(loop, C, "tagCCC");
+    if (p.status == 0 && strcmp(p.addr, want) == 0)
+      break;
+    spin_for(loop, 20);
+  }
+  expect_peer(loop, C, "tagCCC");
+
+  /* Taken over again, then C closes: the other's key stays. */
+  r = redis_sync(&w, "SET gw:peer:tagCCC other.host:9 PX 60000");
+  freeReplyObject(r);
+  node_close(loop, C);
+  w.A = NULL;
+  char *v = redis_str(&w, "GET %s", "gw:peer:tagCCC");
+  GW_ASSERT_STREQ(v, "other.host:9");
+  free(v);
+  GW_ASSERT_EQ(redis_int(&w, "HEXISTS gw:peerof %s", "nodeC"), 0);
+  world_close(&w);
+}
+
 GW_TEST_LIST = {
     {"cluster_effects", test_cluster_effects},
     {"hostile_room_names", test_hostile_room_names},
@@ -732,5 +1014,7 @@ GW_TEST_LIST = {
     {"detach_races", test_detach_races},
     {"max_pending", test_max_pending},
     {"limits_and_escaping", test_limits_and_escaping},
+    {"peer_registry", test_peer_registry},
+    {"peer_tag_collision", test_peer_tag_collision},
     {NULL, NULL},
 };
