@@ -15,6 +15,7 @@
  *   gateway.js  startGateway, startCluster, startModeCluster, MODE
  *   client.js   socket.io-client sockets and the event recorder
  *   rawws.js    raw WebSocket clients and the RFC 6455 frame codec
+ *   rawpoll.js  raw Engine.IO long-polling requests and sessions
  *   http.js     httpGet, rawHttp, getMetrics
  *
  * Processes (procs.js, redis.js, gateway.js; every child is killed when the
@@ -106,6 +107,16 @@
  *   encodeFrame(opcode, payload, {fin, mask, rsv, key, length}) -> Buffer
  *       one client frame; decodeFrame(buf) -> frame | null
  *
+ * Raw long-polling (rawpoll.js, which documents it in full):
+ *   eioRequest(url, {method, path=POLL_PATH, query, headers, body, agent,
+ *       localAddress, timeoutMs}) -> Promise<{status, headers, text, body,
+ *       json()}>  one plain HTTP request
+ *   rawPoll(url, {headers, localAddress, agent}) -> RawPoll  one Engine.IO
+ *       session over polling through a keep-alive Agent: open(), get(),
+ *       post(body), poll(), pollUntil(pred), loop()/stopLoop(), next(pred),
+ *       sioConnect(), emit(), request(), waitEvent(), close(), destroy()
+ *   POLL_PATH = '/socket.io/?EIO=4&transport=polling', RS = '\x1e'
+ *
  * HTTP and metrics (http.js; rssKb in procs.js):
  *   httpGet(url, path, {headers, timeoutMs}) -> Promise<{status, headers,
  *       body (Buffer), text}>
@@ -131,6 +142,7 @@ const {
 } = require('./client');
 const { SIO_PATH, rawWs, rawTcpWs, encodeFrame, decodeFrame } = require('./rawws');
 const { httpGet, rawHttp, getMetrics, parseMetrics } = require('./http');
+const { POLL_PATH, RS, eioRequest, rawPoll } = require('./rawpoll');
 
 module.exports = {
   ROOT,
@@ -161,6 +173,10 @@ module.exports = {
   rawTcpWs,
   encodeFrame,
   decodeFrame,
+  POLL_PATH,
+  RS,
+  eioRequest,
+  rawPoll,
   withTimeout,
   httpGet,
   rawHttp,
