@@ -5,7 +5,10 @@
  * driven with the official socket.io-client. Runs unchanged in both modes:
  *   GW_MODE=memory (default): one gateway, in-memory adapter;
  *   GW_MODE=redis: three gateways on one real redis-server, clients spread
- *   round-robin over them (so most rooms span instances).
+ *   round-robin over them (so most rooms span instances);
+ * and over each transport ($GW_TRANSPORT, tests/lib/client.js): websocket
+ * (default), polling, or default (socket.io-client's: polling, then the
+ * upgrade).
  * Tests run sequentially and share the cluster; each one uses its own room
  * names, closes its sockets, and waits until the lobby is empty again.
  * The order between an ack and the events caused by the same request is not
@@ -48,7 +51,7 @@ function assertChatError(err, code, what) {
   assert.ok(err.message.length > 0, `${what}: empty chatError.message`);
 }
 
-describe(`chat protocol (GW_MODE=${h.MODE})`, { timeout: 600000 }, () => {
+describe(`chat protocol (GW_MODE=${h.MODE}, GW_TRANSPORT=${h.TRANSPORT})`, { timeout: 600000 }, () => {
   let cluster;
   let pool;
 
@@ -796,12 +799,12 @@ describe(`chat protocol (GW_MODE=${h.MODE})`, { timeout: 600000 }, () => {
       h.clearEvents(alice);
       h.clearEvents(lobby);
 
-      const drop = (s) => {
+      const drop = async (s) => {
         if (how === 'disconnect()') s.disconnect();
-        else s.io.engine.transport.ws.terminate();
+        else await h.killTransport(s);
       };
       const bobKey = bob.id; // socket.io-client clears socket.id on disconnect
-      drop(bob);
+      await drop(bob);
       const n = await h.waitFor(alice, 'notice', 5000);
       assert.ok(n.includes('bob'), `notice names bob: ${JSON.stringify(n)}`);
       assert.deepEqual(await h.waitFor(alice, 'userList', 5000), [{ userName: 'alice', key: alice.id }]);
@@ -809,7 +812,7 @@ describe(`chat protocol (GW_MODE=${h.MODE})`, { timeout: 600000 }, () => {
       // A DM to the departed key now fails.
       assertErrorAck(await h.emitAck(alice, 'sendMessage', { message: 'x', select: bobKey }), 'user_not_found', 'DM to gone');
 
-      drop(alice);
+      await drop(alice);
       await h.waitFor(lobby, 'roomList', (l) => !l.includes(room), 5000);
     });
   }
@@ -879,7 +882,7 @@ describe(`chat protocol (GW_MODE=${h.MODE})`, { timeout: 600000 }, () => {
 
 /* ---------------- rate limiting (its own gateways) ---------------- */
 
-describe(`rate limiting (GW_MODE=${h.MODE}, --rate-limit 5)`, { timeout: 120000 }, () => {
+describe(`rate limiting (GW_MODE=${h.MODE}, GW_TRANSPORT=${h.TRANSPORT}, --rate-limit 5)`, { timeout: 120000 }, () => {
   let cluster;
   let pool;
   const N = 5;

@@ -6,8 +6,18 @@
  * and awaits the event after, without a race. The API is documented in
  * tests/lib/harness.js (the facade).
  *   connect, clientPool, record, emit, emitAck, waitFor, expectNo, takeAll,
- *   history, clearEvents, waitDisconnect, NONE
+ *   history, clearEvents, waitDisconnect, killTransport, NONE, TRANSPORT
+ *
+ * $GW_TRANSPORT picks the transports connect() asks for (raw WebSocket and
+ * raw polling helpers are not affected):
+ *   websocket (default)  transports: ['websocket'], as before;
+ *   polling              transports: ['polling'] (never upgrades);
+ *   default              no transports option: socket.io-client's own
+ *                        default, long-polling then the upgrade.
+ * An explicit opts.transports always wins.
  */
+
+const http = require('node:http');
 
 const { io } = require('socket.io-client');
 
@@ -16,6 +26,14 @@ const { DEFAULT_TIMEOUT_MS, delay, short, predName } = require('./util');
 const NONE = Symbol('no payload');
 
 let sockCounter = 0;
+
+const TRANSPORT = (process.env.GW_TRANSPORT || 'websocket').toLowerCase();
+const TRANSPORT_OPTS = {
+  websocket: { transports: ['websocket'] },
+  polling: { transports: ['polling'] },
+  default: {},
+}[TRANSPORT];
+if (!TRANSPORT_OPTS) throw new Error(`GW_TRANSPORT must be websocket, polling or default, not ${TRANSPORT}`);
 
 function label(sock) {
   return sock && sock.rec ? sock.rec.label : 'socket';
@@ -52,11 +70,17 @@ function record(sock, name) {
 
 function connect(url, opts = {}) {
   const { timeout = 5000, name, ...ioOpts } = opts;
+  const transports = 'transports' in ioOpts ? ioOpts.transports : TRANSPORT_OPTS.transports;
+  // Polling requests go through an Agent of this socket's own, so that
+  // killTransport can drop their TCP connections.
+  const agent = !('agent' in ioOpts) && (!transports || transports.includes('polling'))
+    ? new http.Agent({ keepAlive: false }) : undefined;
   const sock = io(url, {
-    transports: ['websocket'],
+    ...TRANSPORT_OPTS,
     reconnection: false,
     forceNew: true,
     timeout,
+    ...(agent ? { agent } : {}),
     ...ioOpts,
   });
   record(sock, name);
@@ -203,6 +227,42 @@ function waitDisconnect(sock, timeoutMs = DEFAULT_TIMEOUT_MS) {
   return waitFor(sock, '$disconnect', timeoutMs);
 }
 
+/* killTransport kills |sock|'s Engine.IO transport the way a dead network
+ * would, sending nothing (no close packet): a WebSocket is terminated (TCP
+ * dropped); over polling the pending GET's TCP connection is dropped and
+ * the client goes silent. An upgrade in progress is let finish first. */
+async function killTransport(sock) {
+  const engine = sock.io.engine;
+  if (!engine) return;
+  if (engine.upgrading) {
+    await new Promise((resolve) => {
+      const done = () => {
+        engine.off('upgrade', done);
+        engine.off('upgradeError', done);
+        resolve();
+      };
+      engine.on('upgrade', done);
+      engine.on('upgradeError', done);
+    });
+  }
+  const t = engine.transport;
+  if (t.name === 'websocket') {
+    t.ws.terminate();
+    return;
+  }
+  if (t.name !== 'polling') throw new Error(`killTransport: unknown transport ${t.name}`);
+  const agent = sock.io.opts.agent;
+  if (!agent || !agent.sockets) throw new Error('killTransport: the socket has no Agent of its own (opts.agent)');
+  // Silent from now on, then the TCP connections of the requests in flight
+  // (the pending GET at least) are dropped. (xhr.abort() would crash
+  // xmlhttprequest-ssl 2.x, which reads the request it has just nulled.)
+  t.doPoll = () => {};
+  t.doWrite = () => {};
+  const conns = Object.values(agent.sockets).flat();
+  if (!conns.length) throw new Error('killTransport: no poll request in flight');
+  for (const c of conns) c.destroy();
+}
+
 module.exports = {
   NONE,
   connect,
@@ -216,4 +276,6 @@ module.exports = {
   history,
   clearEvents,
   waitDisconnect,
+  killTransport,
+  TRANSPORT,
 };

@@ -59,10 +59,16 @@
  *       GW_MODE=redis 3 gateways on one real redis-server.
  *
  * socket.io-client (client.js):
- *   connect(url, opts?) -> Promise<Socket>  transports ['websocket'],
- *       reconnection false, forceNew true (one Engine.IO connection per
- *       socket) unless opts override; rejects on connect_error. Every event
- *       the socket receives is recorded from creation on (see below).
+ *   TRANSPORT ($GW_TRANSPORT: 'websocket' (default), 'polling' or 'default')
+ *   connect(url, opts?) -> Promise<Socket>  transports ['websocket'] (with
+ *       GW_TRANSPORT=polling ['polling']; =default no transports option,
+ *       so polling then the upgrade), reconnection false, forceNew true
+ *       (one Engine.IO connection per socket) unless opts override; rejects
+ *       on connect_error. Every event the socket receives is recorded from
+ *       creation on (see below).
+ *   killTransport(sock) -> Promise  drops the socket's transport as a dead
+ *       network would (WebSocket terminated, or the pending poll's TCP
+ *       connection dropped), sending nothing
  *   clientPool(clusterOrUrl) -> {client(opts) -> Promise<Socket> (round-robin
  *       over the cluster), sockets, closeAll() -> Promise}
  *   emit(sock, ev, payload?)  emit without ack (payload undefined = none)
@@ -137,8 +143,8 @@ const { freePort, rssKb } = require('./procs');
 const { startRedis, redisCommand } = require('./redis');
 const { MODE, startGateway, startCluster, startModeCluster } = require('./gateway');
 const {
-  NONE, connect, clientPool, record, emit, emitAck, waitFor, expectNo, takeAll, history,
-  clearEvents, waitDisconnect,
+  NONE, TRANSPORT, connect, clientPool, record, emit, emitAck, waitFor, expectNo, takeAll, history,
+  clearEvents, waitDisconnect, killTransport,
 } = require('./client');
 const { SIO_PATH, rawWs, rawTcpWs, encodeFrame, decodeFrame } = require('./rawws');
 const { httpGet, rawHttp, getMetrics, parseMetrics } = require('./http');
@@ -147,6 +153,7 @@ const { POLL_PATH, RS, eioRequest, rawPoll } = require('./rawpoll');
 module.exports = {
   ROOT,
   MODE,
+  TRANSPORT,
   SIO_PATH,
   NONE,
   DEFAULT_TIMEOUT_MS,
@@ -169,6 +176,7 @@ module.exports = {
   history,
   clearEvents,
   waitDisconnect,
+  killTransport,
   rawWs,
   rawTcpWs,
   encodeFrame,
