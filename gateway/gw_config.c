@@ -106,6 +106,25 @@ static const opt_t opts[] = {
      "node heartbeat period in ms (Redis adapter)"},
     {"--node-ttl", "CHAT_NODE_TTL", OPT_U64, F(node_ttl_ms), 300, 3600000,
      "a node silent this long is dead and reaped, in ms"},
+    {"--connect-timeout", "CHAT_CONNECT_TIMEOUT", OPT_U64,
+     F(connect_timeout_ms), 50, 3600000,
+     "an Engine.IO session that joins no namespace this long is closed, "
+     "in ms (Socket.IO's connectTimeout)"},
+    {"--csp", "CHAT_CSP", OPT_STR, F(csp), 0, 0,
+     "Content-Security-Policy on every response: auto (strict for the "
+     "bundled page, inline script and style allowed for another --web-root), "
+     "off, or the policy itself"},
+    {"--advertise", "CHAT_ADVERTISE", OPT_STR, F(advertise), 0, 0,
+     "host:port other instances reach this one at, to relay polling "
+     "requests and upgrades (Redis adapter); absent: $POD_IP:port, else "
+     "--host:port"},
+    {"--max-relays", "CHAT_MAX_RELAYS", OPT_U64, F(max_relays), 0, 1000000,
+     "requests and WebSockets relayed to other instances at once; 0 "
+     "disables relaying"},
+    {"--relay-timeout", "CHAT_RELAY_TIMEOUT", OPT_U64, F(relay_timeout_ms), 50,
+     600000,
+     "a relay's connect and answer deadline in ms (a long-poll GET gets "
+     "--ping-interval more)"},
 };
 #undef F
 #define NOPTS (sizeof(opts) / sizeof(*opts))
@@ -136,6 +155,36 @@ void gw_config_defaults(gw_config_t *c) {
   c->redis_max_pending = 20000;
   c->heartbeat_ms = 2000;
   c->node_ttl_ms = 6000;
+  c->connect_timeout_ms = 45000;
+  c->csp = "auto";
+  c->max_relays = 1024;
+  c->relay_timeout_ms = 5000;
+}
+
+/* The policy of the bundled page: no inline script or style, nothing from
+ * elsewhere. A page that came from chat content can run nothing. */
+static const char csp_strict[] =
+    "default-src 'self'; script-src 'self'; style-src 'self'; "
+    "img-src 'self' data:; connect-src 'self' ws: wss:; object-src 'none'; "
+    "base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+/* The default for a page of the user's own (--web-root): the usual chat
+ * page has an inline <script> and <style> (the seeds' do), so those run;
+ * the rest stays as strict. */
+static const char csp_inline[] =
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; "
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+    "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'self'; "
+    "frame-ancestors 'none'; form-action 'self'";
+
+const char *gw_config_csp(const gw_config_t *c) {
+  if (c->csp == NULL || strcmp(c->csp, "auto") == 0)
+    return strcmp(c->web_root, GW_DEFAULT_WEB_ROOT) == 0 ? csp_strict
+                                                         : csp_inline;
+  if (strcmp(c->csp, "off") == 0)
+    return NULL;
+  if (strcmp(c->csp, "strict") == 0)
+    return csp_strict;
+  return c->csp;
 }
 
 static int set_opt(gw_config_t *c, const opt_t *o, const char *val,

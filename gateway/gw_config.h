@@ -46,6 +46,11 @@ typedef struct gw_config {
   uint64_t redis_max_pending;
   uint64_t heartbeat_ms;
   uint64_t node_ttl_ms;
+  uint64_t connect_timeout_ms; /* no CONNECT this long: closed */
+  const char *csp;             /* "auto", "strict", "off" or a policy */
+  const char *advertise;       /* host:port peers relay to; NULL: derived */
+  uint64_t max_relays;         /* relays in flight; 0: no relaying */
+  uint64_t relay_timeout_ms;
   int help;
   char node_id_buf[96];
   char jwt_secret_buf[1025]; /* --jwt-secret-file's content */
@@ -66,6 +71,12 @@ int gw_config_parse(gw_config_t *c, int argc, char **argv,
  * configured or the request has no Origin (not a browser); otherwise the
  * origin must equal one entry exactly (scheme://host[:port]). */
 int gw_config_origin_allowed(const gw_config_t *c, const char *origin);
+
+/* gw_config_csp returns the Content-Security-Policy of every response
+ * (static or borrowed from |c|), or NULL for none (--csp off). "auto" is
+ * strict for the bundled web root and lets a custom --web-root's page run
+ * its inline script and style; "strict" is the bundled page's. */
+const char *gw_config_csp(const gw_config_t *c);
 
 /* gw_config_usage writes the --help text to |out| (a FILE *). */
 void gw_config_usage(void *out);

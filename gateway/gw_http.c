@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* gw_http.c: HTTP (gw_server_int.h): the endpoints /healthz, /readyz and
- * /metrics, /socket.io requests that are no upgrade (the client bundle, or
- * Engine.IO's 400), the mounts that route them here and the rest to the web
- * root, the headers on every response, and the plain answer to an upgrade
- * refused before any WebSocket byte. */
+ * /metrics, /socket.io requests that are no upgrade (the client bundle,
+ * Engine.IO's errors, polling handed to gw_poll.c), the mounts that route
+ * them here and the rest to the web root, the headers on every response
+ * (--csp), CORS, admission of new sessions (state, --max-connections, the
+ * per-address count), and the plain answer to an upgrade refused before any
+ * WebSocket byte. */
 #include <errno.h>
 #include <libwebsockets.h>
 #include <openssl/ssl.h>
@@ -14,23 +16,20 @@
 
 #include "gw_eio.h"
 #include "gw_log.h"
+#include "gw_netaddr.h"
 #include "gw_server_int.h"
 
 /* ---- headers and mime types --------------------------------------------- */
 
-/* Headers on every HTTP response: the chat page must never run script
- * that came from chat content. */
+/* Headers on every HTTP response, then the Content-Security-Policy --csp
+ * asks for (gw_config_csp): by default, the bundled chat page must never
+ * run script that came from chat content. */
 static const struct lws_protocol_vhost_options hdr_ref = {
     NULL, NULL, "referrer-policy:", "no-referrer"};
 static const struct lws_protocol_vhost_options hdr_frame = {
     &hdr_ref, NULL, "x-frame-options:", "DENY"};
 static const struct lws_protocol_vhost_options hdr_nosniff = {
     &hdr_frame, NULL, "x-content-type-options:", "nosniff"};
-static const struct lws_protocol_vhost_options hdr_csp = {
-    &hdr_nosniff, NULL, "content-security-policy:",
-    "default-src 'self'; script-src 'self'; style-src 'self'; "
-    "img-src 'self' data:; connect-src 'self' ws: wss:; object-src 'none'; "
-    "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"};
 
 /* Text types carry their charset (lws's defaults do not). */
 static const struct lws_protocol_vhost_options mime_svg = {NULL, NULL, ".svg",
@@ -43,6 +42,111 @@ static const struct lws_protocol_vhost_options mime_js = {
     &mime_css, NULL, ".js", "text/javascript; charset=utf-8"};
 static const struct lws_protocol_vhost_options mime_html = {
     &mime_js, NULL, ".html", "text/html; charset=utf-8"};
+
+/* ---- admission and per-address accounting ----------------------------- */
+
+/* Sessions open from one client address. The entry exists while n > 0,
+ * so the table holds at most one entry per open session. */
+typedef struct gw__ip_count {
+  unsigned n;
+  char key[GW_IPSTR_MAX];
+} ip_count_t;
+
+/* client_key writes the address |wsi| is accounted to (see gw_client_addr)
+ * into |key|. 0, or -1 when lws cannot name the peer. */
+static int client_key(gw_server_t *srv, struct lws *wsi, char *key) {
+  char peer[64], xff[512];
+  gw_ipaddr_t pa;
+  if (lws_get_peer_simple(wsi, peer, sizeof(peer)) == NULL ||
+      gw_ipaddr_parse(peer, strlen(peer), &pa) != 0)
+    return -1;
+  const char *x = NULL;
+  /* A header too long to copy names nobody: account to the peer. */
+  if (srv->cfg->trusted.n > 0 &&
+      lws_hdr_total_length(wsi, WSI_TOKEN_X_FORWARDED_FOR) > 0 &&
+      lws_hdr_copy(wsi, xff, sizeof(xff), WSI_TOKEN_X_FORWARDED_FOR) > 0)
+    x = xff;
+  gw_ipaddr_t who = gw_client_addr(&srv->cfg->trusted, &pa, x);
+  gw_ipaddr_format(&who, key);
+  return 0;
+}
+
+void gw__ip_release(gw_server_t *srv, ip_count_t *c) {
+  if (c != NULL && --c->n == 0) {
+    gw_map_del(&srv->ips, c->key);
+    free(c);
+  }
+}
+
+ip_count_t *gw__ip_acquire(gw_server_t *srv, struct lws *wsi) {
+  char key[GW_IPSTR_MAX];
+  if (srv->cfg->max_connections_per_ip == 0 || client_key(srv, wsi, key) != 0)
+    return NULL;
+  ip_count_t *c = gw_map_get(&srv->ips, key);
+  if (c == NULL && (c = calloc(1, sizeof(*c))) != NULL) {
+    memcpy(c->key, key, sizeof(c->key));
+    if (gw_map_put(&srv->ips, c->key, c) != 0) {
+      free(c);
+      c = NULL;
+    }
+  }
+  if (c != NULL)
+    c->n++;
+  return c; /* out of memory: this one session goes uncounted */
+}
+
+int gw__http_admit(gw_server_t *srv, struct lws *wsi, const char **reason,
+                   const char **body) {
+  if (srv->state != ST_RUNNING) {
+    srv->metrics.rejected_connections++;
+    *reason = "Service Unavailable";
+    *body = "{\"code\":4,\"message\":\"Server is draining\"}";
+    return 503;
+  }
+  if (srv->metrics.sessions[GW__T_WEBSOCKET] +
+          srv->metrics.sessions[GW__T_POLLING] >=
+      srv->cfg->max_connections) {
+    srv->metrics.rejected_connections++;
+    srv->metrics.limit_hits[GW_LIMIT_CONNECTIONS]++;
+    *reason = "Service Unavailable";
+    *body = "{\"code\":4,\"message\":\"Too many connections\"}";
+    return 503;
+  }
+  char key[GW_IPSTR_MAX];
+  ip_count_t *c;
+  if (srv->cfg->max_connections_per_ip > 0 && client_key(srv, wsi, key) == 0 &&
+      (c = gw_map_get(&srv->ips, key)) != NULL &&
+      c->n >= srv->cfg->max_connections_per_ip) {
+    srv->metrics.rejected_connections++;
+    srv->metrics.limit_hits[GW_LIMIT_CONNECTIONS_PER_IP]++;
+    GW_LOGD("session refused: %s has %u sessions", key, c->n);
+    *reason = "Too Many Requests";
+    *body = "{\"code\":4,\"message\":\"Too many connections from your "
+            "address\"}";
+    return 429;
+  }
+  return 0;
+}
+
+/* request_origin copies the request's Origin into |buf| (|cap| bytes) and
+ * returns it, or NULL when it has none. An Origin too long to copy matches
+ * nothing: it reads as "". */
+static const char *request_origin(struct lws *wsi, char *buf, size_t cap) {
+  if (lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) <= 0)
+    return NULL;
+  if (lws_hdr_copy(wsi, buf, (int)cap, WSI_TOKEN_ORIGIN) < 0)
+    buf[0] = '\0';
+  return buf;
+}
+
+int gw__http_origin_ok(gw_server_t *srv, struct lws *wsi) {
+  char origin[256];
+  const char *o = request_origin(wsi, origin, sizeof(origin));
+  if (gw_config_origin_allowed(srv->cfg, o))
+    return 1;
+  GW_LOGD("request refused: origin %s not allowed", o ? o : "");
+  return 0;
+}
 
 /* ---- refused upgrades --------------------------------------------------- */
 
@@ -68,59 +172,133 @@ void gw__http_raw_error(struct lws *wsi, int status, const char *reason,
   }
 }
 
-/* gw__http_eio_query_error checks the Engine.IO query of a /socket.io/
- * request (see gw_eio_query_error) and returns the JSON error body Engine.IO
- * would answer with (HTTP 400), or NULL when it asks for EIO=4 over WebSocket.
- * lws keeps each argument percent-decoded in one fragment of
- * WSI_TOKEN_HTTP_URI_ARGS; the buffer holds the whole query, so no argument is
- * ever too long to be looked at (lws_get_urlarg_by_name stops at the first that
- * is). */
-const char *gw__http_eio_query_error(struct lws *wsi) {
-  gw_eio_query_t q;
-  gw_eio_query_init(&q);
+/* gw__http_query: lws keeps each argument percent-decoded in one fragment
+ * of WSI_TOKEN_HTTP_URI_ARGS; the buffer holds the whole query, so no
+ * argument is ever too long to be looked at (lws_get_urlarg_by_name stops
+ * at the first that is). */
+int gw__http_query(struct lws *wsi, gw_eio_query_t *q) {
+  gw_eio_query_init(q);
   int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS);
   char small[512], *buf = small;
   if (total >= (int)sizeof(small) && (buf = malloc((size_t)total + 1)) == NULL)
-    return "{\"code\":3,\"message\":\"Bad request\"}";
+    return GW_ENOMEM;
   for (int i = 0; total > 0; i++) {
     int n =
         lws_hdr_copy_fragment(wsi, buf, total + 1, WSI_TOKEN_HTTP_URI_ARGS, i);
     if (n < 0)
       break; /* no fragment i: every one fits the buffer */
-    gw_eio_query_add(&q, buf, (size_t)n);
+    gw_eio_query_add(q, buf, (size_t)n);
   }
   if (buf != small)
     free(buf);
-  return gw_eio_query_error(&q);
+  return 0;
 }
 
 /* ---- endpoints ---------------------------------------------------------- */
 
-static int http_reply(struct lws *wsi, unsigned status, const char *ctype,
-                      const char *body, size_t len) {
-  unsigned char hdr[LWS_PRE + 1024], *start = hdr + LWS_PRE, *p = start,
+/* add_cors adds the CORS headers for the request's Origin, when it has one
+ * that --allowed-origins lets in: that origin, with credentials (cookies),
+ * as engine.io's `cors: {origin, credentials: true}`. Returns 0 or -1. */
+static int add_cors(struct lws *wsi, unsigned char **p, unsigned char *end) {
+  gw_server_t *srv = lws_context_user(lws_get_context(wsi));
+  char origin[256];
+  const char *o = request_origin(wsi, origin, sizeof(origin));
+  if (o == NULL || o[0] == '\0' || !gw_config_origin_allowed(srv->cfg, o))
+    return 0;
+  return lws_add_http_header_by_name(
+             wsi, (const unsigned char *)"access-control-allow-origin:",
+             (const unsigned char *)o, (int)strlen(o), p, end) ||
+                 lws_add_http_header_by_name(
+                     wsi,
+                     (const unsigned char *)"access-control-allow-credentials:",
+                     (const unsigned char *)"true", 4, p, end) ||
+                 lws_add_http_header_by_name(
+                     wsi, (const unsigned char *)"vary:",
+                     (const unsigned char *)"Origin", 6, p, end)
+             ? -1
+             : 0;
+}
+
+int gw__http_reply_buf(struct lws *wsi, unsigned status, const char *ctype,
+                       unsigned char *buf, size_t len, int cors) {
+  unsigned char hdr[LWS_PRE + 2048], *start = hdr + LWS_PRE, *p = start,
                                      *end = hdr + sizeof(hdr) - 1;
+  int rc = -1;
   if (lws_add_http_common_headers(wsi, status, ctype, (lws_filepos_t)len, &p,
                                   end) ||
       lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
                                   (const unsigned char *)"no-store", 8, &p,
                                   end) ||
+      (cors && add_cors(wsi, &p, end) != 0) ||
+      lws_finalize_write_http_header(wsi, start, &p, end))
+    goto out;
+  if (len > 0 && lws_write(wsi, buf + LWS_PRE, len, LWS_WRITE_HTTP_FINAL) < 0)
+    goto out;
+  rc = lws_http_transaction_completed(wsi) ? -1 : 0;
+out:
+  free(buf);
+  return rc;
+}
+
+int gw__http_reply(struct lws *wsi, unsigned status, const char *ctype,
+                   const char *body, size_t len, int cors) {
+  unsigned char *b = malloc(LWS_PRE + len + 1);
+  if (b == NULL)
+    return -1;
+  if (len > 0)
+    memcpy(b + LWS_PRE, body, len);
+  return gw__http_reply_buf(wsi, status, ctype, b, len, cors);
+}
+
+/* preflight answers a CORS preflight (OPTIONS) of a polling request: 204
+ * with the methods and the headers it asked for, to an allowed origin. */
+static int preflight(struct lws *wsi) {
+  unsigned char hdr[LWS_PRE + 2048], *start = hdr + LWS_PRE, *p = start,
+                                     *end = hdr + sizeof(hdr) - 1;
+  char want[512] = "content-type";
+  if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AC_REQUEST_HEADERS) > 0 &&
+      lws_hdr_copy(wsi, want, sizeof(want), WSI_TOKEN_HTTP_AC_REQUEST_HEADERS) <
+          0)
+    snprintf(want, sizeof(want), "content-type");
+  if (lws_add_http_header_status(wsi, HTTP_STATUS_NO_CONTENT, &p, end) ||
+      add_cors(wsi, &p, end) != 0 ||
+      lws_add_http_header_by_name(
+          wsi, (const unsigned char *)"access-control-allow-methods:",
+          (const unsigned char *)"GET, POST, OPTIONS", 18, &p, end) ||
+      lws_add_http_header_by_name(
+          wsi, (const unsigned char *)"access-control-allow-headers:",
+          (const unsigned char *)want, (int)strlen(want), &p, end) ||
+      lws_add_http_header_by_name(
+          wsi, (const unsigned char *)"access-control-max-age:",
+          (const unsigned char *)"86400", 5, &p, end) ||
+      lws_add_http_header_content_length(wsi, 0, &p, end) ||
       lws_finalize_write_http_header(wsi, start, &p, end))
     return -1;
-  if (len > 0) {
-    unsigned char *b = malloc(LWS_PRE + len);
-    if (b == NULL)
-      return -1;
-    memcpy(b + LWS_PRE, body, len);
-    int n = lws_write(wsi, b + LWS_PRE, len, LWS_WRITE_HTTP_FINAL);
-    free(b);
-    if (n < 0)
-      return -1;
-  }
   return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
-static int http_socketio(gw_server_t *srv, struct lws *wsi, const char *path) {
+#define FORBIDDEN "{\"code\":4,\"message\":\"Forbidden\"}"
+
+/* json_400 answers Engine.IO's 400 with |body| (static JSON). */
+static int json_400(struct lws *wsi, const char *body) {
+  return gw__http_reply(wsi, HTTP_STATUS_BAD_REQUEST, "application/json", body,
+                        strlen(body), 1);
+}
+
+/* request_method names the request's method, or NULL for one we do not
+ * serve on /socket.io/. */
+static const char *request_method(struct lws *wsi) {
+  if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0)
+    return "GET";
+  if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0)
+    return "POST";
+  if (lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) > 0)
+    return "OPTIONS";
+  return NULL;
+}
+
+static int http_socketio(gw_server_t *srv, struct lws *wsi, gw__pss_t *pss,
+                         const char *path) {
   if (strcmp(path, "/socket.io/socket.io.js") == 0 ||
       strcmp(path, "/socket.io/socket.io.min.js") == 0) {
     int n = lws_serve_http_file(wsi, srv->cfg->client_js,
@@ -129,29 +307,51 @@ static int http_socketio(gw_server_t *srv, struct lws *wsi, const char *path) {
       return -1;
     return 0;
   }
-  /* A valid EIO=4 websocket query without the Upgrade: Bad request. */
-  const char *body = gw__http_eio_query_error(wsi);
-  if (body == NULL)
-    body = "{\"code\":3,\"message\":\"Bad request\"}";
-  return http_reply(wsi, HTTP_STATUS_BAD_REQUEST, "application/json", body,
-                    strlen(body));
+  if (strcmp(path, "/socket.io/") != 0 && strcmp(path, "/socket.io") != 0)
+    return gw__http_reply(wsi, HTTP_STATUS_NOT_FOUND, "text/plain",
+                          "not found\n", 10, 0);
+  gw_eio_query_t q;
+  if (gw__http_query(wsi, &q) != 0)
+    return -1;
+  const char *body = gw_eio_query_error(&q);
+  if (body != NULL)
+    return json_400(wsi, body);
+  if (gw_eio_query_transport(&q) == GW_EIO_T_WEBSOCKET) {
+    /* A valid EIO=4 websocket query without the Upgrade: Bad request. */
+    return json_400(wsi, "{\"code\":3,\"message\":\"Bad request\"}");
+  }
+  const char *method = request_method(wsi);
+  if (method != NULL && strcmp(method, "OPTIONS") == 0) {
+    if (!gw__http_origin_ok(srv, wsi))
+      return gw__http_reply(wsi, HTTP_STATUS_FORBIDDEN, "application/json",
+                            FORBIDDEN, strlen(FORBIDDEN), 0);
+    return preflight(wsi);
+  }
+  if (method == NULL)
+    return json_400(wsi, "{\"code\":2,\"message\":\"Bad handshake method\"}");
+  if (pss == NULL)
+    return -1; /* lws gave no per-request data: cannot happen on our mount */
+  return gw__poll_request(srv, wsi, pss, method, &q);
 }
 
-int gw__http_request(gw_server_t *srv, struct lws *wsi) {
+int gw__http_request(gw_server_t *srv, struct lws *wsi, gw__pss_t *pss) {
   char path[256];
-  if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) <= 0) {
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0)
-      lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_POST_URI);
-    else
-      path[0] = '\0';
-  }
+  static const enum lws_token_indexes uris[] = {
+      WSI_TOKEN_GET_URI, WSI_TOKEN_POST_URI, WSI_TOKEN_OPTIONS_URI};
+  path[0] = '\0';
+  for (size_t i = 0; i < sizeof(uris) / sizeof(*uris); i++)
+    if (lws_hdr_total_length(wsi, uris[i]) > 0 &&
+        lws_hdr_copy(wsi, path, sizeof(path), uris[i]) > 0)
+      break;
+  if (pss != NULL)
+    memset(pss, 0, sizeof(*pss)); /* a new request on this connection */
   if (strcmp(path, "/healthz") == 0)
-    return http_reply(wsi, HTTP_STATUS_OK, "text/plain", "ok\n", 3);
+    return gw__http_reply(wsi, HTTP_STATUS_OK, "text/plain", "ok\n", 3, 0);
   if (strcmp(path, "/readyz") == 0) {
     if (srv->state == ST_RUNNING)
-      return http_reply(wsi, HTTP_STATUS_OK, "text/plain", "ready\n", 6);
-    return http_reply(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "text/plain",
-                      "draining\n", 9);
+      return gw__http_reply(wsi, HTTP_STATUS_OK, "text/plain", "ready\n", 6, 0);
+    return gw__http_reply(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "text/plain",
+                          "draining\n", 9, 0);
   }
   if (strcmp(path, "/metrics") == 0) {
     size_t cap = 32768;
@@ -162,22 +362,27 @@ int gw__http_request(gw_server_t *srv, struct lws *wsi) {
     gw_adapter_stats(srv->adapter, &as);
     size_t n = gw_metrics_render(&srv->metrics, &srv->chat.stats, &as,
                                  srv->adapter->ops->name, buf, cap);
-    int rc = http_reply(wsi, HTTP_STATUS_OK,
-                        "text/plain; version=0.0.4; charset=utf-8", buf, n);
+    int rc =
+        gw__http_reply(wsi, HTTP_STATUS_OK,
+                       "text/plain; version=0.0.4; charset=utf-8", buf, n, 0);
     free(buf);
     return rc;
   }
   if (strncmp(path, "/socket.io", 10) == 0)
-    return http_socketio(srv, wsi, path);
-  return http_reply(wsi, HTTP_STATUS_NOT_FOUND, "text/plain", "not found\n",
-                    10);
+    return http_socketio(srv, wsi, pss, path);
+  return gw__http_reply(wsi, HTTP_STATUS_NOT_FOUND, "text/plain", "not found\n",
+                        10, 0);
 }
 
 int gw__http_configure(gw_server_t *srv,
                        struct lws_context_creation_info *info) {
   struct lws_http_mount *mounts = calloc(5, sizeof(*mounts));
-  if (mounts == NULL)
+  struct lws_protocol_vhost_options *csp = calloc(1, sizeof(*csp));
+  if (mounts == NULL || csp == NULL) {
+    free(mounts);
+    free(csp);
     return GW_ENOMEM;
+  }
   /* Mounts: our endpoints by callback, everything else from the web root. */
   static const char *const cb_paths[] = {"/socket.io", "/healthz", "/readyz",
                                          "/metrics"};
@@ -198,7 +403,16 @@ int gw__http_configure(gw_server_t *srv,
   root->extra_mimetypes = &mime_html;
 
   srv->mounts = mounts;
+  srv->headers = csp;
   info->mounts = mounts;
-  info->headers = &hdr_csp;
+  const char *policy = gw_config_csp(srv->cfg);
+  if (policy != NULL) {
+    csp->next = &hdr_nosniff;
+    csp->name = "content-security-policy:";
+    csp->value = policy;
+    info->headers = csp;
+  } else {
+    info->headers = &hdr_nosniff;
+  }
   return 0;
 }

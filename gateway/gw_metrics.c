@@ -58,6 +58,20 @@ static const char *out_name(int i) {
   return gw_ev_name((gw_ev_kind_t)i);
 }
 
+static const char *transport_name(int i) {
+  return i == 0 ? "websocket" : "polling";
+}
+
+static const char *relay_kind_name(int i) {
+  return i == GW_RELAY_POLL ? "poll" : "websocket";
+}
+
+static const char *relay_fail_name(int i) {
+  static const char *const names[] = {"timeout", "unreachable", "unknown",
+                                      "limit"};
+  return i >= 0 && i < GW_RELAY_FAIL__COUNT ? names[i] : "?";
+}
+
 static const char *err_name(int i) {
   return gw_chat_err_code((gw_chat_err_t)i);
 }
@@ -70,8 +84,24 @@ size_t gw_metrics_render(const gw_metrics_t *m, const gw_chat_stats_t *cs,
     return 0;
   buf[0] = '\0';
   scalar(&o, "chat_websockets", "gauge",
-         "Open WebSockets, with or without a Socket.IO connection.",
-         m->websockets);
+         "Engine.IO sessions on a WebSocket, with or without a Socket.IO "
+         "connection.",
+         m->sessions[0]);
+  put(&o, "# HELP chat_sessions Engine.IO sessions, by transport.\n"
+          "# TYPE chat_sessions gauge\n");
+  for (int i = 0; i < 2; i++)
+    put(&o, "chat_sessions{transport=\"%s\"} %" PRIu64 "\n", transport_name(i),
+        m->sessions[i]);
+  scalar(&o, "chat_upgrades_total", "counter",
+         "Polling sessions upgraded to WebSocket.", m->upgrades);
+  labeled(&o, "chat_relays_total",
+          "Requests and WebSockets relayed to the instance owning their "
+          "session.",
+          "kind", relay_kind_name, m->relays, 2);
+  labeled(&o, "chat_relay_failures_total", "Relays that failed, by reason.",
+          "reason", relay_fail_name, m->relay_failures, GW_RELAY_FAIL__COUNT);
+  scalar(&o, "chat_relays_active", "gauge", "Relays in flight.",
+         m->relays_active);
   scalar(&o, "chat_connections", "gauge", "Open Socket.IO connections.",
          m->connections);
   scalar(&o, "chat_connections_total", "counter",

@@ -31,8 +31,22 @@ typedef enum {
       GW_LIMIT__COUNT
 } gw_limit_t;
 
+/* Relays to another instance (gw_relay.c): kinds and failure reasons. */
+typedef enum { GW_RELAY_POLL, GW_RELAY_WEBSOCKET } gw_relay_kind_t;
+typedef enum {
+  GW_RELAY_FAIL_TIMEOUT,     /* no answer within --relay-timeout */
+  GW_RELAY_FAIL_UNREACHABLE, /* the owner's address refused or broke */
+  GW_RELAY_FAIL_UNKNOWN,     /* no live instance owns the sid's tag */
+  GW_RELAY_FAIL_LIMIT,       /* --max-relays in flight */
+  GW_RELAY_FAIL__COUNT
+} gw_relay_fail_t;
+
 typedef struct gw_metrics {
-  uint64_t websockets;               /* gauge: open WebSockets (Engine.IO) */
+  uint64_t sessions[2]; /* gauge: Engine.IO sessions by gw__transport_t */
+  uint64_t upgrades;    /* counter: polling sessions moved to WebSocket */
+  uint64_t relays[2];   /* counter: relays started, by gw_relay_kind_t */
+  uint64_t relay_failures[GW_RELAY_FAIL__COUNT]; /* counter, by reason */
+  uint64_t relays_active;                        /* gauge */
   uint64_t connections;              /* gauge: open Socket.IO connections */
   uint64_t connections_total;        /* counter */
   uint64_t events_out[GW_EV__COUNT]; /* frames written, by event */

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "gw_check.h"
+#include "gw_eio.h"
 #include "gw_log.h"
 #include "gw_server_int.h"
 #include "gw_sio.h"
@@ -58,25 +59,25 @@ static void drain_step(gw_server_t *srv, uint64_t now) {
     due = (srv->drain_total * elapsed + srv->drain_ms - 1) / srv->drain_ms;
   uint64_t started = 0;
   gw_list_t *it;
-  GW_LIST_FOREACH(it, &srv->sockets) {
-    gw_conn_t *s = GW_LIST_DATA(it, gw_conn_t, link);
+  GW_LIST_FOREACH(it, &srv->sessions_list) {
+    gw_session_t *s = GW_LIST_DATA(it, gw_session_t, link);
     if (s->closing)
       started++;
   }
   started += srv->drain_closed;
-  GW_LIST_FOREACH(it, &srv->sockets) {
+  GW_LIST_FOREACH(it, &srv->sessions_list) {
     if (started >= due)
       break;
-    gw_conn_t *s = GW_LIST_DATA(it, gw_conn_t, link);
+    gw_session_t *s = GW_LIST_DATA(it, gw_session_t, link);
     if (!s->closing) {
-      gw__conn_close(s, CLOSE_GOING_AWAY, "going away");
+      gw__session_close(s, CLOSE_GOING_AWAY, "going away");
       started++;
     }
   }
   /* Backstop: a peer that never reads never takes its close frame; lws
    * drops such connections when the context is destroyed. */
   int late = elapsed > srv->drain_ms + 5000;
-  if (gw_list_empty(&srv->sockets) || late) {
+  if (gw_list_empty(&srv->sessions_list) || late) {
     if (late)
       GW_LOGW("connections still open %llu ms after the drain began; "
               "dropping them",
@@ -114,26 +115,20 @@ static void on_tick(uv_timer_t *t) {
   gw_list_t *h;
   loop_lag_note(srv, now);
   while ((h = gw_list_head(&srv->ping_wait)) != NULL) {
-    gw_conn_t *s = GW_LIST_DATA(h, gw_conn_t, ping_link);
+    gw_session_t *s = GW_LIST_DATA(h, gw_session_t, ping_link);
     if (s->deadline > now)
       break;
     gw_list_remove(&s->ping_link);
     if (s->closing)
       continue; /* on its way out: neither pinged nor timed out */
-    if (!s->connected) {
-      /* An Engine.IO session that never joined a namespace in a whole ping
-       * interval is not a Socket.IO client. */
-      srv->metrics.limit_hits[GW_LIMIT_NO_NAMESPACE]++;
-      gw__conn_close(s, CLOSE_DROP, "no namespace");
-      continue;
-    }
+    /* Every Engine.IO session is pinged, in a namespace or not. */
     s->awaiting_pong = 1;
     s->deadline = now + srv->cfg->ping_timeout_ms;
     gw_list_push_back(&srv->pong_wait, &s->ping_link);
     gw_socket_send(&s->base, srv->ping);
   }
   while ((h = gw_list_head(&srv->pong_wait)) != NULL) {
-    gw_conn_t *s = GW_LIST_DATA(h, gw_conn_t, ping_link);
+    gw_session_t *s = GW_LIST_DATA(h, gw_session_t, ping_link);
     if (s->deadline > now)
       break;
     GW_CHECK(s->awaiting_pong);
@@ -142,7 +137,26 @@ static void on_tick(uv_timer_t *t) {
     if (s->closing)
       continue; /* already on its way out: not a timeout */
     srv->metrics.ping_timeouts++;
-    gw__conn_close(s, CLOSE_DROP, "ping timeout");
+    gw__session_close(s, CLOSE_DROP, "ping timeout");
+  }
+  while ((h = gw_list_head(&srv->connect_wait)) != NULL) {
+    gw_session_t *s = GW_LIST_DATA(h, gw_session_t, wait_link);
+    if (s->connect_due > now)
+      break;
+    gw_list_remove(&s->wait_link);
+    if (s->closing || s->connected)
+      continue;
+    /* An Engine.IO session that joined no namespace within the connect
+     * timeout is not a Socket.IO client (Socket.IO's connectTimeout). */
+    srv->metrics.limit_hits[GW_LIMIT_NO_NAMESPACE]++;
+    gw__session_close(s, CLOSE_DROP, "no namespace");
+  }
+  while ((h = gw_list_head(&srv->upgrades)) != NULL) {
+    gw_session_t *s = GW_LIST_DATA(h, gw_session_t, up_link);
+    if (s->upgrade_due > now)
+      break;
+    gw_list_remove(&s->up_link);
+    gw__ws_probe_expired(s); /* may release |s| */
   }
   if (srv->state == ST_DRAINING)
     drain_step(srv, now);
@@ -157,7 +171,7 @@ void gw_server_shutdown(gw_server_t *srv, int drain) {
     srv->drain_ms = drain ? srv->cfg->drain_ms : 0;
     srv->drain_total = 0;
     gw_list_t *it;
-    GW_LIST_FOREACH(it, &srv->sockets) {
+    GW_LIST_FOREACH(it, &srv->sessions_list) {
       srv->drain_total++;
     }
     GW_LOGI("shutting down: draining %llu connections over %llu ms",
@@ -212,6 +226,8 @@ static int make_adapter(gw_server_t *srv) {
   acfg.command_timeout_ms = cfg->redis_timeout_ms;
   acfg.heartbeat_ms = cfg->heartbeat_ms;
   acfg.node_ttl_ms = cfg->node_ttl_ms;
+  acfg.peer_tag = srv->peer_tag;
+  acfg.advertise = cfg->max_relays > 0 ? srv->advertise : NULL;
   int err = 0;
   srv->adapter = gw_adapter_new(&acfg, &err);
   if (srv->adapter == NULL) {
@@ -235,7 +251,10 @@ gw_server_t *gw_server_new(uv_loop_t *loop, const gw_config_t *cfg,
   srv->cfg = cfg;
   srv->done = done;
   srv->done_arg = arg;
-  gw_list_init(&srv->sockets);
+  gw_list_init(&srv->sessions_list);
+  gw_map_init(&srv->sessions);
+  gw_list_init(&srv->connect_wait);
+  gw_list_init(&srv->upgrades);
   gw_map_init(&srv->ips);
   gw_list_init(&srv->ping_wait);
   gw_list_init(&srv->pong_wait);
@@ -249,8 +268,25 @@ gw_server_t *gw_server_new(uv_loop_t *loop, const gw_config_t *cfg,
              (long)getpid());
   }
   srv->ping = gw_eio_ping();
-  if (srv->ping == NULL)
+  srv->noop = gw_eio_noop();
+  char rnd[21];
+  if (srv->ping == NULL || srv->noop == NULL || gw_eio_sid(rnd) != 0)
     goto fail;
+  /* Our sids start with this tag: another instance that gets a request for
+   * one relays it to the address advertised under the tag (gw_relay.c). */
+  memcpy(srv->peer_tag, rnd, 6);
+  srv->peer_tag[6] = '\0';
+  if (cfg->advertise != NULL) {
+    snprintf(srv->advertise, sizeof(srv->advertise), "%s", cfg->advertise);
+  } else {
+    const char *pod_ip = getenv("POD_IP");
+    const char *host = pod_ip != NULL && *pod_ip           ? pod_ip
+                       : strcmp(cfg->host, "0.0.0.0") == 0 ? "127.0.0.1"
+                                                           : cfg->host;
+    snprintf(srv->advertise, sizeof(srv->advertise),
+             strchr(host, ':') ? "[%s]:%llu" : "%s:%llu", host,
+             (unsigned long long)cfg->port);
+  }
 
   lws_set_log_level(gw_log_enabled(GW_LOG_DEBUG) ? LLL_ERR | LLL_WARN : LLL_ERR,
                     lws_log_emit);
@@ -347,7 +383,9 @@ fail:
     if (srv->adapter != NULL)
       gw_adapter_free(srv->adapter);
     gw_frame_unref(srv->ping);
+    gw_frame_unref(srv->noop);
     free(srv->mounts);
+    free(srv->headers);
     free(srv);
   }
   if (err != NULL)
@@ -360,12 +398,15 @@ int gw_server_free(gw_server_t *srv) {
   /* The second destroy completes lws's teardown on a foreign loop
    * (docs/hacking.md, Platform notes). */
   lws_context_destroy(srv->ctx);
-  GW_CHECK(gw_list_empty(&srv->sockets)); /* each one's CLOSED ran */
+  GW_CHECK(gw_list_empty(&srv->sessions_list)); /* each one ended */
   gw_adapter_free(srv->adapter);
   gw_chat_fini(&srv->chat);
-  gw_map_close(&srv->ips); /* empty: every socket released its address */
+  gw_map_close(&srv->ips);      /* empty: every socket released its address */
+  gw_map_close(&srv->sessions); /* empty: every session ended */
   gw_frame_unref(srv->ping);
+  gw_frame_unref(srv->noop);
   free(srv->mounts); /* lws is done with them */
+  free(srv->headers);
   int status = srv->exit_status;
   free(srv);
   return status;

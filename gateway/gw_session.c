@@ -3,9 +3,10 @@
  * (gw_server_int.h): the open packet, CONNECT to namespace `/` with the JWT
  * check, pongs, and EVENTs handed to the chat. Transport-free: no
  * libwebsockets here. It writes through the socket's ops (gw_socket.h) and
- * closes through gw__conn_close; a transport feeds it whole text packets
+ * closes through gw__session_close; a transport feeds it whole text packets
  * (gw__session_packet) and closes as the returned gw__close_t says. */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -16,9 +17,193 @@
 #include "gw_server_int.h"
 #include "gw_sio.h"
 
+/* ---- life ---------------------------------------------------------------- */
+
+static void session_free(gw_session_t *s) {
+  /* The transport is gone (gw__session_end) and so is every hold. */
+  GW_CHECK(s->ended && s->wsi == NULL && s->get == NULL && s->post == NULL &&
+           s->probe == NULL && !gw__linked(&s->link) &&
+           !gw__linked(&s->ping_link) && !gw__linked(&s->kill_link) &&
+           !gw__linked(&s->wait_link) && !gw__linked(&s->up_link));
+  gw_outq_close(&s->q);
+  gw_socket_fini(&s->base);
+  free(s->rx);
+  free(s);
+}
+
+void gw__session_hold(gw_session_t *s) {
+  GW_CHECK(s->refs > 0); /* a hold on a freed session */
+  s->refs++;
+}
+
+void gw__session_release(gw_session_t *s) {
+  GW_CHECK(s->refs > 0);
+  if (--s->refs == 0)
+    session_free(s);
+}
+
+static void sess_hold(gw_socket_t *base) {
+  gw__session_hold((gw_session_t *)base);
+}
+
+static void sess_release(gw_socket_t *base) {
+  gw__session_release((gw_session_t *)base);
+}
+
+static int sess_alive(const gw_socket_t *base) {
+  const gw_session_t *s = (const gw_session_t *)base;
+  return !s->ended && !s->closing;
+}
+
+static int sess_send(gw_socket_t *base, gw_frame_t *f) {
+  gw_session_t *s = (gw_session_t *)base;
+  if (s->ended || s->closing)
+    return GW_ECLOSED;
+  return s->transport == GW__T_WEBSOCKET ? gw__ws_send(s, f)
+                                         : gw__poll_send(s, f);
+}
+
+/* What the chat may do with a session (gw_socket.h). */
+static const gw_socket_ops_t session_ops = {
+    .send = sess_send,
+    .hold = sess_hold,
+    .release = sess_release,
+    .alive = sess_alive,
+};
+
+gw_session_t *gw__session_new(gw_server_t *srv, gw__transport_t transport,
+                              struct lws *wsi, struct gw__ip_count *ip) {
+  gw_session_t *s = calloc(1, sizeof(*s));
+  char rnd[21];
+  if (s == NULL || gw_eio_sid(rnd) != 0) {
+    free(s);
+    gw__ip_release(srv, ip);
+    return NULL;
+  }
+  /* The sid names this instance (its peer tag first), so that another
+   * instance can relay a request for it here (gw_poll.c). */
+  memcpy(s->eio_sid, srv->peer_tag, 6);
+  memcpy(s->eio_sid + 6, rnd, 14);
+  s->eio_sid[20] = '\0';
+  if (gw_map_put(&srv->sessions, s->eio_sid, s) != 0) {
+    free(s);
+    gw__ip_release(srv, ip);
+    return NULL;
+  }
+  s->srv = srv;
+  s->refs = 1; /* the transport's */
+  s->transport = transport;
+  s->ip = ip;
+  if (transport == GW__T_WEBSOCKET)
+    s->wsi = wsi;
+  gw_outq_init(&s->q, (uint32_t)srv->cfg->queue_frames,
+               (size_t)srv->cfg->queue_bytes);
+  gw_socket_init(&s->base, &session_ops, &srv->chat);
+  gw_list_push_back(&srv->sessions_list, &s->link);
+  uint64_t now = uv_now(srv->loop);
+  s->deadline = now + srv->cfg->ping_interval_ms;
+  gw_list_push_back(&srv->ping_wait, &s->ping_link);
+  s->connect_due = now + srv->cfg->connect_timeout_ms;
+  gw_list_push_back(&srv->connect_wait, &s->wait_link);
+  gw_list_init(&s->kill_link);
+  gw_list_init(&s->up_link);
+  srv->metrics.sessions[transport]++;
+  const gw_config_t *cfg = srv->cfg;
+  gw_frame_t *open =
+      gw_eio_open(s->eio_sid, transport == GW__T_POLLING, cfg->ping_interval_ms,
+                  cfg->ping_timeout_ms, cfg->max_payload);
+  if (open != NULL) {
+    sess_send(&s->base, open);
+    gw_frame_unref(open);
+  }
+  return s;
+}
+
+gw_session_t *gw__session_find(gw_server_t *srv, const char *sid) {
+  return gw_map_get(&srv->sessions, sid);
+}
+
+void gw__session_end(gw_session_t *s) {
+  gw_server_t *srv = s->srv;
+  GW_CHECK(!s->ended && gw__linked(&s->link));
+  s->ended = 1;
+  gw_map_del(&srv->sessions, s->eio_sid);
+  gw_list_remove(&s->link);
+  gw_list_remove(&s->ping_link);
+  gw_list_remove(&s->kill_link);
+  gw_list_remove(&s->wait_link);
+  gw_list_remove(&s->up_link);
+  GW_LOGD("socket %s: disconnected", s->base.sid[0] ? s->base.sid : s->eio_sid);
+  srv->metrics.sessions[s->transport]--;
+  gw__ip_release(srv, s->ip);
+  s->ip = NULL;
+  if (s->attached) {
+    s->attached = 0;
+    srv->metrics.connections--;
+    /* Leave effects for the others; nothing more reaches this session. */
+    if (!srv->adapter_closed)
+      gw_adapter_detach(srv->adapter, s->base.sid);
+  }
+  if (srv->state == ST_DRAINING)
+    srv->drain_closed++;
+  gw__session_release(s);
+}
+
+void gw__session_upgraded(gw_session_t *s, struct lws *wsi) {
+  gw_server_t *srv = s->srv;
+  GW_CHECK(s->transport == GW__T_POLLING && s->probe == wsi);
+  srv->metrics.sessions[GW__T_POLLING]--;
+  srv->metrics.sessions[GW__T_WEBSOCKET]++;
+  srv->metrics.upgrades++;
+  s->transport = GW__T_WEBSOCKET;
+  s->upgrading = 0;
+  s->probe = NULL;
+  s->wsi = wsi;
+  gw_list_remove(&s->up_link);
+  GW_LOGD("socket %s: upgraded to WebSocket", s->eio_sid);
+}
+
+/* ---- closing ------------------------------------------------------------- */
+
+/* Deliveries (inside adapter iterations) and timers may decide to close a
+ * session, but the close itself detaches from the adapter: it must not run
+ * under the caller's feet. So closes are queued and carried out by the
+ * reaper, a zero-delay timer that runs at the top of the loop. */
+static void on_reap(uv_timer_t *t) {
+  gw_server_t *srv = t->data;
+  gw_list_t *h;
+  while ((h = gw_list_head(&srv->kills)) != NULL) {
+    gw_session_t *s = GW_LIST_DATA(h, gw_session_t, kill_link);
+    gw_list_remove(&s->kill_link);
+    if (s->ended)
+      continue;
+    /* Either may end and free |s| before it returns. */
+    if (s->transport == GW__T_WEBSOCKET)
+      gw__ws_close_now(s);
+    else
+      gw__poll_close_now(s);
+  }
+}
+
+void gw__session_close(gw_session_t *s, gw__close_t how, const char *why) {
+  GW_CHECK(how != CLOSE_NONE);
+  if (s->ended || s->closing)
+    return;
+  GW_LOGD("socket %s: closing (%s)", s->base.sid[0] ? s->base.sid : s->eio_sid,
+          why);
+  s->closing = 1;
+  s->close_how = how;
+  GW_CHECK(!gw__linked(&s->kill_link)); /* not closing: not queued */
+  gw_list_push_back(&s->srv->kills, &s->kill_link);
+  s->srv->reaper.data = s->srv;
+  uv_timer_start(&s->srv->reaper, on_reap, 0, 0);
+}
+
+/* ---- Engine.IO / Socket.IO ---------------------------------------------- */
+
 /* send_owned sends |f| (stolen; NULL when its encoder ran out of memory:
  * nothing is sent). */
-static void send_owned(gw_conn_t *s, gw_frame_t *f) {
+static void send_owned(gw_session_t *s, gw_frame_t *f) {
   if (f != NULL) {
     gw_socket_send(&s->base, f);
     gw_frame_unref(f);
@@ -30,7 +215,7 @@ static void send_owned(gw_conn_t *s, gw_frame_t *f) {
  * --jwt-secret and keeps the token's `name` claim in the session. A name
  * claim that is no valid user name refuses the token: it could never join.
  * Returns 0 or a GW_JWT_E* code. */
-static int sio_authenticate(gw_conn_t *s, const gw_eio_pkt_t *pkt) {
+static int sio_authenticate(gw_session_t *s, const gw_eio_pkt_t *pkt) {
   const gw_config_t *cfg = s->srv->cfg;
   json_t *tok = json_object_get(pkt->data, "token");
   if (!json_is_string(tok))
@@ -48,7 +233,7 @@ static int sio_authenticate(gw_conn_t *s, const gw_eio_pkt_t *pkt) {
   return rc;
 }
 
-static void sio_connect(gw_conn_t *s, const gw_eio_pkt_t *pkt) {
+static void sio_connect(gw_session_t *s, const gw_eio_pkt_t *pkt) {
   gw_server_t *srv = s->srv;
   if (pkt->nsp_len != 1 || pkt->nsp[0] != '/') {
     /* Unknown namespace: refuse it, keep the connection (as Socket.IO).
@@ -65,7 +250,7 @@ static void sio_connect(gw_conn_t *s, const gw_eio_pkt_t *pkt) {
   if (srv->cfg->jwt_secret != NULL && (arc = sio_authenticate(s, pkt)) != 0) {
     /* As a Socket.IO middleware error: CONNECT_ERROR, no chat state, and
      * the connection stays open for a retry with another token until the
-     * namespace timeout (the first ping) closes it. The reason stays in
+     * connect timeout closes it. The reason stays in
      * the log: a client learns nothing about the key. */
     srv->metrics.rejected_connections++;
     srv->metrics.auth_failures++;
@@ -74,16 +259,17 @@ static void sio_connect(gw_conn_t *s, const gw_eio_pkt_t *pkt) {
     return;
   }
   if (gw_eio_sid(s->base.sid) != 0) {
-    gw__conn_close(s, CLOSE_INTERNAL, "no random");
+    gw__session_close(s, CLOSE_INTERNAL, "no random");
     return;
   }
   send_owned(s, gw_sio_connect_ok(s->base.sid));
   s->connected = 1;
+  gw_list_remove(&s->wait_link); /* no connect timeout any more */
   int rc = gw_adapter_attach(srv->adapter, s->base.sid, s);
   if (rc != 0) {
     GW_LOGW("socket %s: adapter attach failed: %s", s->base.sid,
             gw_strerror(rc));
-    gw__conn_close(s, CLOSE_INTERNAL, "attach");
+    gw__session_close(s, CLOSE_INTERNAL, "attach");
     return;
   }
   s->attached = 1;
@@ -94,7 +280,7 @@ static void sio_connect(gw_conn_t *s, const gw_eio_pkt_t *pkt) {
 
 /* heartbeat_pong takes a pong: |s| waits for its next ping (gw_server.c's
  * tick sends pings and times out pongs). */
-static void heartbeat_pong(gw_conn_t *s) {
+static void heartbeat_pong(gw_session_t *s) {
   gw_server_t *srv = s->srv;
   if (!s->awaiting_pong)
     return;
@@ -105,13 +291,7 @@ static void heartbeat_pong(gw_conn_t *s) {
   gw_list_push_back(&srv->ping_wait, &s->ping_link);
 }
 
-void gw__session_open(gw_conn_t *s) {
-  const gw_config_t *cfg = s->srv->cfg;
-  send_owned(s, gw_eio_open(s->eio_sid, cfg->ping_interval_ms,
-                            cfg->ping_timeout_ms, cfg->max_payload));
-}
-
-gw__close_t gw__session_packet(gw_conn_t *s, const char *buf, size_t len) {
+gw__close_t gw__session_packet(gw_session_t *s, const char *buf, size_t len) {
   gw_eio_pkt_t pkt;
   if (gw_eio_parse(buf, len, &pkt) != 0)
     return CLOSE_PROTOCOL;

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* gw_ws.c: the WebSocket transport (gw_server_int.h): the lws protocol
- * callback, admission of an upgrade, the life of a connection (established,
- * receive, peer close, writeable, closed), its send path and queue, and the
- * reaper that closes connections outside lws and adapter callbacks. This is
- * the gw_socket_ops_t the chat sees of a WebSocket. Engine.IO/Socket.IO is
- * gw_session.c's; plain HTTP is gw_http.c's. */
+/* gw_ws.c: the WebSocket transport (gw_server_int.h) and the lws protocol
+ * callback that routes every lws event: admission of an upgrade, the life
+ * of a WebSocket (established, receive, peer close, writeable, closed), its
+ * send path, and the probe that upgrades a polling session (`2probe`,
+ * `3probe`, `5`). The session is gw_session.c's, HTTP gw_http.c's, polling
+ * gw_poll.c's. */
 #include <stdint.h>
 #include <libwebsockets.h>
 #include <stdlib.h>
@@ -22,106 +22,7 @@ _Static_assert(LWS_PRE <= GW_FRAME_HEADROOM,
 #define WRITES_PER_CALLBACK 32
 #define RX_BUFFER_SIZE      2048
 
-typedef struct pss {
-  gw_conn_t *s;
-} pss_t;
-
-/* ---- per-address accounting -------------------------------------------- */
-
-/* WebSockets open from one client address. The entry exists while n > 0,
- * so the table holds at most one entry per open socket. */
-typedef struct gw__ip_count {
-  unsigned n;
-  char key[GW_IPSTR_MAX];
-} ip_count_t;
-
-/* client_key writes the address |wsi| is accounted to (see gw_client_addr)
- * into |key|. 0, or -1 when lws cannot name the peer. */
-static int client_key(gw_server_t *srv, struct lws *wsi, char *key) {
-  char peer[64], xff[512];
-  gw_ipaddr_t pa;
-  if (lws_get_peer_simple(wsi, peer, sizeof(peer)) == NULL ||
-      gw_ipaddr_parse(peer, strlen(peer), &pa) != 0)
-    return -1;
-  const char *x = NULL;
-  /* A header too long to copy names nobody: account to the peer. */
-  if (srv->cfg->trusted.n > 0 &&
-      lws_hdr_total_length(wsi, WSI_TOKEN_X_FORWARDED_FOR) > 0 &&
-      lws_hdr_copy(wsi, xff, sizeof(xff), WSI_TOKEN_X_FORWARDED_FOR) > 0)
-    x = xff;
-  gw_ipaddr_t who = gw_client_addr(&srv->cfg->trusted, &pa, x);
-  gw_ipaddr_format(&who, key);
-  return 0;
-}
-
-static void ip_release(gw_server_t *srv, ip_count_t *c) {
-  if (c != NULL && --c->n == 0) {
-    gw_map_del(&srv->ips, c->key);
-    free(c);
-  }
-}
-
-/* ---- sockets ------------------------------------------------------------ */
-
-static void socket_free(gw_conn_t *s) {
-  /* The connection is gone (ws_closed) and so is every request's hold. */
-  GW_CHECK(s->wsi == NULL && !gw__linked(&s->link) &&
-           !gw__linked(&s->ping_link) && !gw__linked(&s->kill_link));
-  gw_outq_close(&s->q);
-  gw_socket_fini(&s->base);
-  free(s->rx);
-  free(s);
-}
-
-static void conn_hold(gw_socket_t *base) {
-  gw_conn_t *s = (gw_conn_t *)base;
-  GW_CHECK(s->refs > 0); /* a hold on a freed connection */
-  s->refs++;
-}
-
-static void conn_release(gw_socket_t *base) {
-  gw_conn_t *s = (gw_conn_t *)base;
-  GW_CHECK(s->refs > 0);
-  if (--s->refs == 0)
-    socket_free(s);
-}
-
-static int conn_alive_(const gw_conn_t *s) {
-  return s->wsi != NULL && !s->closing;
-}
-
-static int conn_alive(const gw_socket_t *base) {
-  return conn_alive_((const gw_conn_t *)base);
-}
-
-/* Closing a socket. Deliveries (inside adapter iterations) and timers may
- * decide to close a socket, but the close itself runs the CLOSED callback,
- * which detaches from the adapter: it must not run under the caller's feet.
- * So closes are queued and carried out by the reaper, a zero-delay timer
- * that runs at the top of the loop. lws 4.1.6 neither acts on
- * LWS_TO_KILL_ASYNC from outside its own service, nor sends a close frame
- * when a WRITEABLE callback returns -1; LWS_TO_KILL_SYNC from the reaper
- * does both right: with a close reason set, lws sends the close frame and
- * waits for the peer's; without, it drops the connection at once. */
-static void on_reap(uv_timer_t *t);
-
-static void sock_close_later(gw_conn_t *s, uint16_t code, const char *why) {
-  if (s->wsi == NULL || s->closing)
-    return;
-  GW_LOGD("socket %s: closing (%s)", s->base.sid[0] ? s->base.sid : s->eio_sid,
-          why);
-  s->closing = 1;
-  s->close_code = code;
-  GW_CHECK(!gw__linked(&s->kill_link)); /* not closing: not queued */
-  gw_list_push_back(&s->srv->kills, &s->kill_link);
-  uv_timer_start(&s->srv->reaper, on_reap, 0, 0);
-}
-
-/* sock_kill drops |s| without a close frame (ping timeout, slow reader:
- * peers that would not take one anyway). */
-static void sock_kill(gw_conn_t *s, const char *why) {
-  sock_close_later(s, 0, why);
-}
+/* ---- closing ------------------------------------------------------------ */
 
 /* close_code is the WebSocket close code (RFC 6455 7.4.1) of the session's
  * |how|; 0 for none: drop the connection without a close frame. The drain
@@ -144,37 +45,35 @@ static uint16_t close_code(gw__close_t how) {
   }
 }
 
-void gw__conn_close(gw_conn_t *s, gw__close_t how, const char *why) {
-  GW_CHECK(how != CLOSE_NONE);
-  sock_close_later(s, close_code(how), why);
+/* kill_wsi closes |wsi| now with close code |code| (0: drop it). lws 4.1.6
+ * neither acts on LWS_TO_KILL_ASYNC from outside its own service, nor sends
+ * a close frame when a WRITEABLE callback returns -1; LWS_TO_KILL_SYNC from
+ * our timers does both right: with a close reason set, lws sends the close
+ * frame and waits for the peer's; without, it drops the connection at once.
+ * May run the CLOSED callback (and free the session) before it returns. */
+static void kill_wsi(struct lws *wsi, uint16_t code) {
+  if (code)
+    lws_close_reason(wsi, (enum lws_close_status)code, NULL, 0);
+  lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
 }
 
-static void on_reap(uv_timer_t *t) {
-  gw_server_t *srv = t->data;
-  gw_list_t *h;
-  while ((h = gw_list_head(&srv->kills)) != NULL) {
-    gw_conn_t *s = GW_LIST_DATA(h, gw_conn_t, kill_link);
-    gw_list_remove(&s->kill_link);
-    if (s->wsi == NULL)
-      continue;
-    if (s->close_code)
-      lws_close_reason(s->wsi, (enum lws_close_status)s->close_code, NULL, 0);
-    /* May run ws_closed() and free |s| before it returns. */
-    lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
-  }
+void gw__ws_close_now(gw_session_t *s) {
+  if (s->probe != NULL)
+    kill_wsi(s->probe, 0);
+  if (s->wsi != NULL)
+    kill_wsi(s->wsi, close_code(s->close_how));
 }
 
-static void count_out(gw_server_t *srv, const gw_frame_t *f) {
-  srv->metrics.frames_out++;
-  srv->metrics.bytes_out += f->len;
-  srv->metrics.events_out[f->kind < GW_EV__COUNT ? f->kind : GW_EV_CONTROL]++;
+void gw__ws_probe_expired(gw_session_t *s) {
+  if (s->probe != NULL)
+    kill_wsi(s->probe, LWS_CLOSE_STATUS_POLICY_VIOLATION);
 }
 
-static int conn_send(gw_conn_t *s, gw_frame_t *f) {
+int gw__ws_send(gw_session_t *s, gw_frame_t *f) {
   /* A close length means lws sent a close frame of its own (a protocol error
    * it caught, e.g. RSV bits) and awaits the answer, up to 5 s: no data
    * frame may follow it (RFC 6455 5.5.1), and lws 4.1.6 would write one. */
-  if (!conn_alive_(s) || lws_get_close_length(s->wsi) > 0)
+  if (s->wsi == NULL || lws_get_close_length(s->wsi) > 0)
     return GW_ECLOSED;
   uint32_t was = gw_outq_len(&s->q);
   if (was == 0 && !lws_partial_buffered(s->wsi)) {
@@ -185,10 +84,10 @@ static int conn_send(gw_conn_t *s, gw_frame_t *f) {
      * frames queue behind it in order. lws_partial_buffered costs no syscall,
      * unlike lws_send_pipe_choked's poll(). */
     if (lws_write(s->wsi, gw_frame_data(f), f->len, LWS_WRITE_TEXT) < 0) {
-      sock_kill(s, "write failed");
+      gw__session_close(s, CLOSE_DROP, "write failed");
       return GW_ECLOSED;
     }
-    count_out(s->srv, f);
+    gw__count_out(s->srv, f);
     if (lws_partial_buffered(s->wsi))
       lws_callback_on_writable(s->wsi); /* let lws flush what it kept */
     return 0;
@@ -200,7 +99,7 @@ static int conn_send(gw_conn_t *s, gw_frame_t *f) {
     GW_LOGI("socket %s: outbound queue full (%u frames, %zu bytes): "
             "dropping slow reader",
             s->base.sid, gw_outq_len(&s->q), gw_outq_bytes(&s->q));
-    sock_kill(s, "slow reader");
+    gw__session_close(s, CLOSE_DROP, "slow reader");
     return GW_EFULL;
   }
   if (was == 0)
@@ -208,152 +107,161 @@ static int conn_send(gw_conn_t *s, gw_frame_t *f) {
   return 0;
 }
 
-static int conn_send_base(gw_socket_t *base, gw_frame_t *f) {
-  return conn_send((gw_conn_t *)base, f);
-}
-
-/* What the chat may do with a connection (gw_socket.h). */
-static const gw_socket_ops_t conn_ops = {
-    .send = conn_send_base,
-    .hold = conn_hold,
-    .release = conn_release,
-    .alive = conn_alive,
-};
-
 /* ---- lws callbacks: WebSocket ------------------------------------------ */
 
 static gw_server_t *server_of(struct lws *wsi) {
   return lws_context_user(lws_get_context(wsi));
 }
 
+#define BAD_REQUEST "{\"code\":3,\"message\":\"Bad request\"}"
+#define SID_UNKNOWN "{\"code\":1,\"message\":\"Session ID unknown\"}"
+
+/* filter_upgrade decides on a WebSocket upgrade before lws answers it:
+ * returns 0 to go on, 1 to refuse (answered here), as the callback does. */
 static int filter_upgrade(gw_server_t *srv, struct lws *wsi) {
   char path[128];
-  const char *err;
   if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) < 0)
     path[0] = '\0';
   GW_LOGD("upgrade request for %s", path);
   if (strcmp(path, "/socket.io/") != 0 && strcmp(path, "/socket.io") != 0) {
-    gw__http_raw_error(wsi, 404, "Not Found",
-                       "{\"code\":3,\"message\":\"Bad request\"}");
+    gw__http_raw_error(wsi, 404, "Not Found", BAD_REQUEST);
     return 1;
   }
-  if ((err = gw__http_eio_query_error(wsi)) != NULL) {
+  gw_eio_query_t q;
+  const char *err;
+  if (gw__http_query(wsi, &q) != 0) {
+    gw__http_raw_error(wsi, 400, "Bad Request", BAD_REQUEST);
+    return 1;
+  }
+  if ((err = gw_eio_query_error(&q)) != NULL) {
     gw__http_raw_error(wsi, 400, "Bad Request", err);
     return 1;
   }
-  char origin[256] = "";
-  const char *o = NULL;
-  if (lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) > 0) {
-    /* An Origin too long to copy matches nothing: it stays "". */
-    if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) < 0)
-      origin[0] = '\0';
-    o = origin;
+  if (gw_eio_query_transport(&q) != GW_EIO_T_WEBSOCKET) {
+    /* transport=polling with an Upgrade: polling handles no upgrade. */
+    gw__http_raw_error(wsi, 400, "Bad Request", BAD_REQUEST);
+    return 1;
   }
-  if (!gw_config_origin_allowed(srv->cfg, o)) {
+  if (!gw__http_origin_ok(srv, wsi)) {
     /* Cross-site WebSocket hijacking: a page elsewhere must not ride the
      * user's browser into the chat. */
     srv->metrics.rejected_connections++;
-    GW_LOGD("upgrade refused: origin %s not allowed", origin);
     gw__http_raw_error(wsi, 403, "Forbidden",
                        "{\"code\":4,\"message\":\"Forbidden\"}");
     return 1;
   }
-  if (srv->state != ST_RUNNING) {
-    srv->metrics.rejected_connections++;
-    gw__http_raw_error(wsi, 503, "Service Unavailable",
-                       "{\"code\":4,\"message\":\"Server is draining\"}");
-    return 1;
-  }
-  if (srv->metrics.websockets >= srv->cfg->max_connections) {
-    srv->metrics.rejected_connections++;
-    srv->metrics.limit_hits[GW_LIMIT_CONNECTIONS]++;
-    gw__http_raw_error(wsi, 503, "Service Unavailable",
-                       "{\"code\":4,\"message\":\"Too many connections\"}");
-    return 1;
-  }
-  char key[GW_IPSTR_MAX];
-  ip_count_t *c;
-  if (srv->cfg->max_connections_per_ip > 0 && client_key(srv, wsi, key) == 0 &&
-      (c = gw_map_get(&srv->ips, key)) != NULL &&
-      c->n >= srv->cfg->max_connections_per_ip) {
-    srv->metrics.rejected_connections++;
-    srv->metrics.limit_hits[GW_LIMIT_CONNECTIONS_PER_IP]++;
-    GW_LOGD("upgrade refused: %s has %u connections", key, c->n);
-    gw__http_raw_error(wsi, 429, "Too Many Requests",
-                       "{\"code\":4,\"message\":\"Too many connections from "
-                       "your address\"}");
-    return 1;
-  }
-  return 0;
-}
-
-static int ws_established(gw_server_t *srv, struct lws *wsi, pss_t *pss) {
-  gw_conn_t *s = calloc(1, sizeof(*s));
-  if (s == NULL || gw_eio_sid(s->eio_sid) != 0) {
-    free(s);
-    return -1;
-  }
-  s->srv = srv;
-  s->wsi = wsi;
-  s->refs = 1; /* the connection's own reference */
-  gw_outq_init(&s->q, (uint32_t)srv->cfg->queue_frames,
-               (size_t)srv->cfg->queue_bytes);
-  gw_socket_init(&s->base, &conn_ops, &srv->chat);
-  gw_list_push_back(&srv->sockets, &s->link);
-  s->deadline = uv_now(srv->loop) + srv->cfg->ping_interval_ms;
-  gw_list_push_back(&srv->ping_wait, &s->ping_link);
-  gw_list_init(&s->kill_link);
-  char key[GW_IPSTR_MAX];
-  if (srv->cfg->max_connections_per_ip > 0 && client_key(srv, wsi, key) == 0) {
-    ip_count_t *c = gw_map_get(&srv->ips, key);
-    if (c == NULL && (c = calloc(1, sizeof(*c))) != NULL) {
-      memcpy(c->key, key, sizeof(c->key));
-      if (gw_map_put(&srv->ips, c->key, c) != 0) {
-        free(c);
-        c = NULL;
-      }
+  const char *sid = gw_eio_query_sid(&q);
+  if (sid != NULL) {
+    /* An upgrade of a polling session: only of a live one of ours that is
+     * on polling with no probe yet (engine.io refuses the rest). */
+    gw_session_t *s = sid[0] ? gw__session_find(srv, sid) : NULL;
+    if (s == NULL || s->closing) {
+      gw__http_raw_error(wsi, 400, "Bad Request", SID_UNKNOWN);
+      return 1;
     }
-    if (c != NULL)
-      c->n++;
-    s->ip = c; /* out of memory: this one socket goes uncounted */
+    if (s->transport != GW__T_POLLING || s->probe != NULL) {
+      gw__http_raw_error(wsi, 400, "Bad Request", BAD_REQUEST);
+      return 1;
+    }
+    return 0;
   }
-  srv->metrics.websockets++;
-  pss->s = s;
-  gw__session_open(s);
+  const char *reason, *body;
+  int status = gw__http_admit(srv, wsi, &reason, &body);
+  if (status != 0) {
+    gw__http_raw_error(wsi, status, reason, body);
+    return 1;
+  }
   return 0;
 }
 
-static void ws_closed(gw_server_t *srv, pss_t *pss) {
-  gw_conn_t *s = pss->s;
+static int ws_established(gw_server_t *srv, struct lws *wsi, gw__pss_t *pss) {
+  memset(pss, 0, sizeof(*pss));
+  gw_eio_query_t q;
+  const char *sid = NULL;
+  if (gw__http_query(wsi, &q) == 0)
+    sid = gw_eio_query_sid(&q);
+  if (sid != NULL) {
+    /* The probe of an upgrade (checked by filter_upgrade just before). */
+    gw_session_t *s = sid[0] ? gw__session_find(srv, sid) : NULL;
+    if (s == NULL || s->closing || s->transport != GW__T_POLLING ||
+        s->probe != NULL)
+      return -1;
+    gw__session_hold(s);
+    s->probe = wsi;
+    s->upgrade_due = uv_now(srv->loop) + GW__UPGRADE_TIMEOUT_MS;
+    gw_list_push_back(&srv->upgrades, &s->up_link);
+    pss->kind = PSS_PROBE;
+    pss->s = s;
+    return 0;
+  }
+  gw_session_t *s =
+      gw__session_new(srv, GW__T_WEBSOCKET, wsi, gw__ip_acquire(srv, wsi));
+  if (s == NULL)
+    return -1;
+  pss->kind = PSS_WS;
+  pss->s = s;
+  return 0;
+}
+
+static void ws_closed(gw__pss_t *pss) {
+  gw_session_t *s = pss->s;
   if (s == NULL)
     return;
   pss->s = NULL;
-  s->wsi = NULL;
-  GW_CHECK(gw__linked(&s->link)); /* in srv->sockets since ws_established */
-  gw_list_remove(&s->link);
-  gw_list_remove(&s->ping_link);
-  gw_list_remove(&s->kill_link);
-  GW_LOGD("socket %s: disconnected", s->base.sid[0] ? s->base.sid : s->eio_sid);
-  srv->metrics.websockets--;
-  ip_release(srv, s->ip);
-  s->ip = NULL;
-  if (s->attached) {
-    s->attached = 0;
-    srv->metrics.connections--;
-    /* Leave effects for the others; nothing more reaches this socket. */
-    if (!srv->adapter_closed)
-      gw_adapter_detach(srv->adapter, s->base.sid);
+  if (pss->kind == PSS_PROBE) {
+    /* The upgrade failed; the session goes on polling. */
+    GW_CHECK(s->probe != NULL);
+    s->probe = NULL;
+    s->upgrading = 0;
+    gw_list_remove(&s->up_link);
+    gw__session_release(s);
+    return;
   }
-  if (srv->state == ST_DRAINING)
-    srv->drain_closed++;
-  gw_outq_close(&s->q);
-  conn_release(&s->base);
+  s->wsi = NULL;
+  if (!s->ended)
+    gw__session_end(s);
 }
 
-static int ws_receive(gw_server_t *srv, struct lws *wsi, gw_conn_t *s,
+/* probe_receive takes a packet of a WebSocket probing for an upgrade:
+ * `2probe` is answered `3probe` and releases the parked GET; `5` moves the
+ * session here. Anything else closes the probe (the session stays on
+ * polling), as engine.io does. Returns what the callback returns. */
+static int probe_receive(gw_server_t *srv, struct lws *wsi, gw__pss_t *pss,
+                         const char *in, size_t len) {
+  gw_session_t *s = pss->s;
+  if (s->closing || !lws_is_first_fragment(wsi) ||
+      !lws_is_final_fragment(wsi) || lws_frame_is_binary(wsi)) {
+    lws_close_reason(wsi, LWS_CLOSE_STATUS_PROTOCOL_ERR, NULL, 0);
+    return -1;
+  }
+  if (len == 6 && memcmp(in, "2probe", 6) == 0) {
+    unsigned char buf[LWS_PRE + 6];
+    memcpy(buf + LWS_PRE, "3probe", 6);
+    if (lws_write(wsi, buf + LWS_PRE, 6, LWS_WRITE_TEXT) < 0)
+      return -1;
+    s->upgrading = 1;
+    gw__poll_release(s);
+    return 0;
+  }
+  if (len == 1 && in[0] == '5' && s->upgrading) {
+    gw__poll_release(s); /* a GET still parked gets a noop */
+    gw__session_upgraded(s, wsi);
+    pss->kind = PSS_WS;
+    gw__session_release(s); /* the probe's hold: now the transport's */
+    if (gw_outq_len(&s->q) > 0)
+      lws_callback_on_writable(wsi);
+    (void)srv;
+    return 0;
+  }
+  GW_LOGD("socket %s: bad packet on the upgrade probe", s->eio_sid);
+  lws_close_reason(wsi, LWS_CLOSE_STATUS_PROTOCOL_ERR, NULL, 0);
+  return -1;
+}
+
+static int ws_receive(gw_server_t *srv, struct lws *wsi, gw_session_t *s,
                       const char *in, size_t len) {
   uint16_t close = 0;
-  if (s->closing)
+  if (s->closing || s->ended)
     return 0;
   if (lws_frame_is_binary(wsi)) {
     close = LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE; /* no binary packets */
@@ -406,7 +314,7 @@ static int ws_receive(gw_server_t *srv, struct lws *wsi, gw_conn_t *s,
  * a close reason and a refusal, and lws sends 1002 and then waits (5 s) for
  * an answer the peer will not send. Nothing more goes to a socket that said
  * goodbye. */
-static int ws_peer_close(gw_server_t *srv, struct lws *wsi, gw_conn_t *s,
+static int ws_peer_close(gw_server_t *srv, struct lws *wsi, gw_session_t *s,
                          unsigned char *in, size_t len) {
   if (s != NULL)
     s->closing = 1;
@@ -423,18 +331,20 @@ static int ws_peer_close(gw_server_t *srv, struct lws *wsi, gw_conn_t *s,
   return 0;
 }
 
-static int ws_writeable(gw_server_t *srv, struct lws *wsi, gw_conn_t *s) {
+static int ws_writeable(gw_server_t *srv, struct lws *wsi, gw_session_t *s) {
   if (s->closing || lws_get_close_length(wsi) > 0)
     return 0; /* the reaper and lws finish the close */
   /* Several frames per callback while the kernel takes them: lws keeps a
    * partial write itself, and we stop there until it has drained. */
+  if (s->closing || s->ended)
+    return 0;
   for (int i = 0; i < WRITES_PER_CALLBACK; i++) {
     gw_frame_t *f = gw_outq_peek(&s->q);
     if (f == NULL)
       break;
     if (lws_write(wsi, gw_frame_data(f), f->len, LWS_WRITE_TEXT) < 0)
       return -1;
-    count_out(srv, f);
+    gw__count_out(srv, f);
     gw_outq_pop(&s->q);
     if (lws_partial_buffered(wsi))
       break;
@@ -446,7 +356,7 @@ static int ws_writeable(gw_server_t *srv, struct lws *wsi, gw_conn_t *s) {
 
 static int callback_chat(struct lws *wsi, enum lws_callback_reasons reason,
                          void *user, void *in, size_t len) {
-  pss_t *pss = user;
+  gw__pss_t *pss = user;
   gw_server_t *srv;
   switch (reason) {
   case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
@@ -465,21 +375,37 @@ static int callback_chat(struct lws *wsi, enum lws_callback_reasons reason,
   case LWS_CALLBACK_ESTABLISHED:
     return ws_established(server_of(wsi), wsi, pss);
   case LWS_CALLBACK_CLOSED:
-    ws_closed(server_of(wsi), pss);
+    ws_closed(pss);
     return 0;
   case LWS_CALLBACK_RECEIVE:
     if (pss->s == NULL)
       return -1;
+    if (pss->kind == PSS_PROBE)
+      return probe_receive(server_of(wsi), wsi, pss, in, len);
     return ws_receive(server_of(wsi), wsi, pss->s, in, len);
   case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-    return ws_peer_close(server_of(wsi), wsi, pss->s, in, len);
+    return ws_peer_close(server_of(wsi), wsi,
+                         pss->kind == PSS_WS ? pss->s : NULL, in, len);
   case LWS_CALLBACK_SERVER_WRITEABLE:
-    if (pss->s == NULL)
+    if (pss->s == NULL || pss->kind != PSS_WS)
       return 0;
     return ws_writeable(server_of(wsi), wsi, pss->s);
+  /* HTTP: our endpoints and the polling transport. */
   case LWS_CALLBACK_HTTP:
-    srv = server_of(wsi);
-    return gw__http_request(srv, wsi);
+    return gw__http_request(server_of(wsi), wsi, pss);
+  case LWS_CALLBACK_HTTP_BODY:
+    return gw__poll_body(server_of(wsi), wsi, pss, in, len);
+  case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+    return gw__poll_body_done(server_of(wsi), wsi, pss);
+  case LWS_CALLBACK_HTTP_WRITEABLE:
+    if (pss != NULL && pss->kind != PSS_NONE)
+      return gw__poll_writeable(server_of(wsi), wsi, pss);
+    break;
+  case LWS_CALLBACK_CLOSED_HTTP:
+  case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+    if (pss != NULL)
+      gw__poll_closed(server_of(wsi), wsi, pss);
+    break;
   default:
     break;
   }
@@ -488,8 +414,8 @@ static int callback_chat(struct lws *wsi, enum lws_callback_reasons reason,
 
 /* lws keeps a pointer to the protocol table: file scope, const. */
 static const struct lws_protocols protocols[] = {
-    {GW__PROTOCOL_NAME, callback_chat, sizeof(pss_t), RX_BUFFER_SIZE, 0, NULL,
-     0},
+    {GW__PROTOCOL_NAME, callback_chat, sizeof(gw__pss_t), RX_BUFFER_SIZE, 0,
+     NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 

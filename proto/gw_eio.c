@@ -171,6 +171,29 @@ static int span_eq(const char *s, size_t n, int encoded, const char *lit) {
   return lit[k] == '\0';
 }
 
+/* span_copy decodes |s|/|n| (as span_eq) into |out| (|cap| bytes, at most
+ * cap - 1 of them written, NUL-ended) and returns the decoded length, which
+ * may exceed what was written. */
+static size_t span_copy(const char *s, size_t n, int encoded, char *out,
+                        size_t cap) {
+  size_t i = 0, k = 0;
+  while (i < n) {
+    char c = s[i++];
+    if (encoded && c == '+') {
+      c = ' ';
+    } else if (encoded && c == '%' && n - i >= 2 && gw_hexval(s[i]) >= 0 &&
+               gw_hexval(s[i + 1]) >= 0) {
+      c = (char)(gw_hexval(s[i]) << 4 | gw_hexval(s[i + 1]));
+      i += 2;
+    }
+    if (k + 1 < cap)
+      out[k] = c;
+    k++;
+  }
+  out[k + 1 < cap ? k : cap - 1] = '\0';
+  return k;
+}
+
 static void query_kv(gw_eio_query_t *q, const char *arg, size_t len,
                      int encoded) {
   const char *eq = memchr(arg, '=', len);
@@ -182,7 +205,11 @@ static void query_kv(gw_eio_query_t *q, const char *arg, size_t len,
     q->eio_ok += (unsigned)span_eq(v, vlen, encoded, "4");
   } else if (span_eq(arg, nlen, encoded, "transport")) {
     q->transport_n++;
-    q->transport_ok += (unsigned)span_eq(v, vlen, encoded, "websocket");
+    q->ws_n += (unsigned)span_eq(v, vlen, encoded, "websocket");
+    q->poll_n += (unsigned)span_eq(v, vlen, encoded, "polling");
+  } else if (span_eq(arg, nlen, encoded, "sid")) {
+    q->sid_n++;
+    q->sid_len = span_copy(v, vlen, encoded, q->sid, sizeof(q->sid));
   }
 }
 
@@ -193,21 +220,45 @@ void gw_eio_query_add(gw_eio_query_t *q, const char *arg, size_t len) {
 const char *gw_eio_query_error(const gw_eio_query_t *q) {
   if (q->eio_n != 1 || q->eio_ok != 1)
     return "{\"code\":5,\"message\":\"Unsupported protocol version\"}";
-  if (q->transport_n != 1 || q->transport_ok != 1)
+  if (q->transport_n != 1 || q->ws_n + q->poll_n != 1)
     return "{\"code\":0,\"message\":\"Transport unknown\"}";
   return NULL;
 }
 
-const char *gw_eio_query_check(const char *args, size_t len) {
-  gw_eio_query_t q;
-  gw_eio_query_init(&q);
+int gw_eio_query_transport(const gw_eio_query_t *q) {
+  if (gw_eio_query_error(q) != NULL)
+    return GW_EIO_T_NONE;
+  return q->ws_n ? GW_EIO_T_WEBSOCKET : GW_EIO_T_POLLING;
+}
+
+const char *gw_eio_query_sid(const gw_eio_query_t *q) {
+  if (q->sid_n == 0)
+    return NULL;
+  if (q->sid_n != 1 || q->sid_len != 20)
+    return "";
+  for (size_t i = 0; i < 20; i++) {
+    char c = q->sid[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+          (c >= '0' && c <= '9') || c == '-' || c == '_'))
+      return "";
+  }
+  return q->sid;
+}
+
+void gw_eio_query_parse(gw_eio_query_t *q, const char *args, size_t len) {
   const char *p = args, *end = args + len;
   while (p < end) {
     const char *amp = memchr(p, '&', (size_t)(end - p));
     const char *stop = amp ? amp : end;
     if (stop > p) /* "a&&b": empty arguments are nothing */
-      query_kv(&q, p, (size_t)(stop - p), 1);
+      query_kv(q, p, (size_t)(stop - p), 1);
     p = amp ? amp + 1 : end;
   }
+}
+
+const char *gw_eio_query_check(const char *args, size_t len) {
+  gw_eio_query_t q;
+  gw_eio_query_init(&q);
+  gw_eio_query_parse(&q, args, len);
   return gw_eio_query_error(&q);
 }

@@ -61,13 +61,21 @@ int gw_eio_sid(char out[21]);
 /* ---- handshake query ------------------------------------------------------
  * The Engine.IO checks of a /socket.io/ request's query, as the reference
  * server makes them: exactly one EIO, equal to "4", and exactly one
- * transport, equal to "websocket". A repeated key is refused, as Node's
+ * transport, "websocket" or "polling". A repeated key is refused, as Node's
  * querystring turns it into an array that equals no string; an argument
- * without '=' has the empty value; other arguments are ignored. */
+ * without '=' has the empty value; other arguments are ignored but `sid`,
+ * which names the session of a polling request or an upgrade. */
+
+/* Transports (gw_eio_query_transport). */
+enum { GW_EIO_T_NONE, GW_EIO_T_WEBSOCKET, GW_EIO_T_POLLING };
 
 typedef struct gw_eio_query {
-  unsigned eio_n, transport_n;   /* occurrences of each key */
-  unsigned eio_ok, transport_ok; /* occurrences with the wanted value */
+  unsigned eio_n, transport_n; /* occurrences of each key */
+  unsigned eio_ok;             /* EIO=4 occurrences */
+  unsigned ws_n, poll_n;       /* transport=websocket, transport=polling */
+  unsigned sid_n;              /* occurrences of sid */
+  size_t sid_len;              /* decoded length of the last one */
+  char sid[21];                /* its first 20 decoded bytes, NUL-ended */
 } gw_eio_query_t;
 
 void gw_eio_query_init(gw_eio_query_t *q);
@@ -79,13 +87,25 @@ void gw_eio_query_add(gw_eio_query_t *q, const char *arg, size_t len);
 
 /* gw_eio_query_error returns the JSON body Engine.IO answers a bad query
  * with (HTTP 400; static storage), or NULL when the query asks for EIO=4
- * over WebSocket. */
+ * over WebSocket or polling. */
 const char *gw_eio_query_error(const gw_eio_query_t *q);
 
-/* gw_eio_query_check does the same checks on a query string that is still
- * percent-encoded, as it appears after '?' in a URL: arguments split at '&',
- * name and value at the first '=', then each decoded ("%XX" to a byte, '+' to
- * a space; a malformed '%' stays a literal '%', as in Node). Returns what
+/* gw_eio_query_transport returns GW_EIO_T_WEBSOCKET or GW_EIO_T_POLLING for
+ * a query gw_eio_query_error accepts, else GW_EIO_T_NONE. */
+int gw_eio_query_transport(const gw_eio_query_t *q);
+
+/* gw_eio_query_sid returns NULL when the query has no sid (a handshake), ""
+ * when it has one that can name no session (repeated, or not 20 URL-safe
+ * characters: "Session ID unknown"), else the sid (borrowed from |q|). */
+const char *gw_eio_query_sid(const gw_eio_query_t *q);
+
+/* gw_eio_query_parse accounts a query string that is still percent-encoded,
+ * as it appears after '?' in a URL: arguments split at '&', name and value
+ * at the first '=', then each decoded ("%XX" to a byte, '+' to a space; a
+ * malformed '%' stays a literal '%', as in Node). |q| must be initialised. */
+void gw_eio_query_parse(gw_eio_query_t *q, const char *args, size_t len);
+
+/* gw_eio_query_check parses |args| into a fresh query and returns what
  * gw_eio_query_error would. */
 const char *gw_eio_query_check(const char *args, size_t len);
 

@@ -136,7 +136,8 @@ static void test_query_check(void) {
       {"eio=4&transport=websocket", V5},    /* names are exact */
       {"EIO%3D4&transport=websocket", V5},  /* encoded '=' */
       {"EIO=4", T0},
-      {"EIO=4&transport=polling", T0},
+      {"EIO=4&transport=polling", NULL},
+      {"EIO=4&transport=polling&transport=websocket", T0},
       {"EIO=4&transport=websocket&transport=websocket", T0},
       {"EIO=4&transport=websocket%20", T0},
       {"EIO=4&transport=WebSocket", T0},
@@ -178,8 +179,51 @@ static void test_query_add(void) {
   GW_ASSERT_STREQ(gw_eio_query_error(&q), V5);
 }
 
+/* The transport and the sid of polling requests and upgrades. */
+static void test_query_sid(void) {
+  static const struct {
+    const char *q;
+    int transport;
+    const char *sid; /* NULL: none; "": names no session */
+  } scases[] = {
+      {"EIO=4&transport=polling&t=x", GW_EIO_T_POLLING, NULL},
+      {"EIO=4&transport=websocket", GW_EIO_T_WEBSOCKET, NULL},
+      {"EIO=4&transport=polling&sid=abcdefghij0123456789", GW_EIO_T_POLLING,
+       "abcdefghij0123456789"},
+      {"sid=abcdefghij01234567-_&EIO=4&transport=websocket", GW_EIO_T_WEBSOCKET,
+       "abcdefghij01234567-_"},
+      {"EIO=4&transport=polling&sid=abcdefghij012345678%39", GW_EIO_T_POLLING,
+       "abcdefghij0123456789"}, /* decoded */
+      {"EIO=4&transport=polling&sid=abcdefghij012345678", GW_EIO_T_POLLING,
+       ""}, /* 19 */
+      {"EIO=4&transport=polling&sid=abcdefghij01234567890", GW_EIO_T_POLLING,
+       ""}, /* 21 */
+      {"EIO=4&transport=polling&sid=abcdefghij012345678%2F", GW_EIO_T_POLLING,
+       ""}, /* '/' */
+      {"EIO=4&transport=polling&sid=abcdefghij0123456789&sid="
+       "abcdefghij0123456789",
+       GW_EIO_T_POLLING, ""}, /* repeated */
+      {"EIO=4&transport=polling&sid", GW_EIO_T_POLLING, ""},
+      {"EIO=4&transport=xhr&sid=abcdefghij0123456789", GW_EIO_T_NONE,
+       "abcdefghij0123456789"},
+  };
+  for (size_t i = 0; i < sizeof(scases) / sizeof(*scases); i++) {
+    gw_eio_query_t q;
+    gw_eio_query_init(&q);
+    gw_eio_query_parse(&q, scases[i].q, strlen(scases[i].q));
+    if (gw_eio_query_transport(&q) != scases[i].transport)
+      GW_TEST_FAIL("query \"%s\": transport %d", scases[i].q,
+                   gw_eio_query_transport(&q));
+    const char *sid = gw_eio_query_sid(&q);
+    if ((sid == NULL) != (scases[i].sid == NULL) ||
+        (sid != NULL && strcmp(sid, scases[i].sid) != 0))
+      GW_TEST_FAIL("query \"%s\": sid %s", scases[i].q, sid ? sid : "(none)");
+  }
+}
+
 GW_TEST_LIST = {
     {"query check", test_query_check},
+    {"query sid", test_query_sid},
     {"query add", test_query_add},
     {"parse table", test_parse_table},
     {"sid", test_sid},

@@ -110,14 +110,20 @@ gw_frame_t *gw_sio_connect_error(const char *nsp, size_t nsp_len,
   return f;
 }
 
-gw_frame_t *gw_eio_open(const char *sid, uint64_t ping_interval_ms,
+gw_frame_t *gw_eio_open(const char *sid, int polling, uint64_t ping_interval_ms,
                         uint64_t ping_timeout_ms, uint64_t max_payload) {
-  return text_frame(GW_EV_CONTROL,
-                    "0{\"sid\":\"%s\",\"upgrades\":[],\"pingInterval\":%" PRIu64
-                    ",\"pingTimeout\":%" PRIu64 ",\"maxPayload\":%" PRIu64 "}",
-                    sid, ping_interval_ms, ping_timeout_ms, max_payload);
+  return text_frame(
+      GW_EV_CONTROL,
+      "0{\"sid\":\"%s\",\"upgrades\":[%s],\"pingInterval\":%" PRIu64
+      ",\"pingTimeout\":%" PRIu64 ",\"maxPayload\":%" PRIu64 "}",
+      sid, polling ? "\"websocket\"" : "", ping_interval_ms, ping_timeout_ms,
+      max_payload);
 }
 
 gw_frame_t *gw_eio_ping(void) {
   return gw_frame_from(GW_EV_CONTROL, "2", 1);
+}
+
+gw_frame_t *gw_eio_noop(void) {
+  return gw_frame_from(GW_EV_CONTROL, "6", 1);
 }

@@ -45,13 +45,17 @@ gw_frame_t *gw_sio_connect_error(const char *nsp, size_t nsp_len,
 
 /* gw_eio_open encodes the Engine.IO open packet of session |sid| (borrowed;
  * gw_eio_sid's 20 characters, written as is) as a GW_EV_CONTROL frame:
- * `0{"sid":"<sid>","upgrades":[],"pingInterval":<ms>,"pingTimeout":<ms>,
- * "maxPayload":<bytes>}`. No upgrades: WebSocket is the only transport. */
-gw_frame_t *gw_eio_open(const char *sid, uint64_t ping_interval_ms,
+ * `0{"sid":"<sid>","upgrades":[...],"pingInterval":<ms>,"pingTimeout":<ms>,
+ * "maxPayload":<bytes>}`. The upgrades are ["websocket"] for a session
+ * opened by |polling|, [] for one opened on a WebSocket (as engine.io). */
+gw_frame_t *gw_eio_open(const char *sid, int polling, uint64_t ping_interval_ms,
                         uint64_t ping_timeout_ms, uint64_t max_payload);
 
 /* gw_eio_ping encodes the Engine.IO ping `2` as a GW_EV_CONTROL frame. It
  * holds nothing per session: one frame may go to every socket. */
 gw_frame_t *gw_eio_ping(void);
+
+/* gw_eio_noop encodes the Engine.IO noop `6` (GW_EV_CONTROL), shared too. */
+gw_frame_t *gw_eio_noop(void);
 
 #endif /* GW_SIO_H */

@@ -69,12 +69,17 @@ static void test_connect(void) {
 }
 
 static void test_open(void) {
-  expect(gw_eio_open("AAAAAAAAAAAAAAAAAAAA", 25000, 20000, 1000000),
+  expect(gw_eio_open("AAAAAAAAAAAAAAAAAAAA", 0, 25000, 20000, 1000000),
          "0{\"sid\":\"AAAAAAAAAAAAAAAAAAAA\",\"upgrades\":[],"
          "\"pingInterval\":25000,\"pingTimeout\":20000,"
          "\"maxPayload\":1000000}",
          GW_EV_CONTROL);
-  expect(gw_eio_open("x", UINT64_MAX, 0, UINT64_MAX),
+  expect(gw_eio_open("AAAAAAAAAAAAAAAAAAAA", 1, 25000, 20000, 1000000),
+         "0{\"sid\":\"AAAAAAAAAAAAAAAAAAAA\",\"upgrades\":[\"websocket\"],"
+         "\"pingInterval\":25000,\"pingTimeout\":20000,"
+         "\"maxPayload\":1000000}",
+         GW_EV_CONTROL);
+  expect(gw_eio_open("x", 0, UINT64_MAX, 0, UINT64_MAX),
          "0{\"sid\":\"x\",\"upgrades\":[],"
          "\"pingInterval\":18446744073709551615,\"pingTimeout\":0,"
          "\"maxPayload\":18446744073709551615}",
@@ -82,13 +87,13 @@ static void test_open(void) {
   /* With a real id, and one past the stack buffer. */
   char sid[21];
   GW_ASSERT_OK(gw_eio_sid(sid));
-  gw_frame_t *f = gw_eio_open(sid, 1, 2, 3);
+  gw_frame_t *f = gw_eio_open(sid, 0, 1, 2, 3);
   GW_ASSERT(f != NULL && memcmp(DATA(f) + 9, sid, 20) == 0);
   gw_frame_unref(f);
   char big[301];
   memset(big, 's', 300);
   big[300] = '\0';
-  f = gw_eio_open(big, 1, 2, 3);
+  f = gw_eio_open(big, 0, 1, 2, 3);
   GW_ASSERT(f != NULL);
   GW_ASSERT_EQ(f->len,
                strlen("0{\"sid\":\"\",\"upgrades\":[],\"pingInterval\":1,"

@@ -102,11 +102,19 @@ test('--max-connections counts WebSockets that never joined Socket.IO', { timeou
   }
 });
 
-test('a WebSocket that never sends CONNECT is closed after one ping interval', { timeout: 30000 }, async () => {
-  const gw = await h.startGateway({ args: ['--ping-interval', '300', '--ping-timeout', '300'] });
+test('a WebSocket that never sends CONNECT is pinged, then closed at --connect-timeout', { timeout: 30000 }, async () => {
+  const gw = await h.startGateway({ args: ['--ping-interval', '200', '--ping-timeout', '300',
+    '--connect-timeout', '1500'] });
   try {
+    const t0 = Date.now();
     const ws = await open(gw.url, { autoPong: true });
     await h.waitUntil(() => !ws.isOpen(), 5000, 50, 'the idle socket closed');
+    const took = Date.now() - t0;
+    // Engine.IO pings every session, in a namespace or not; Socket.IO's
+    // connectTimeout, not the first ping, ends one that never connects.
+    assert.ok(took >= 1400, `closed after ${took} ms, before --connect-timeout`);
+    const pings = ws.messages.filter((m) => !m.binary && m.data === '2').length;
+    assert.ok(pings >= 3, `pinged ${pings} times before the connect timeout`);
     assert.strictEqual(await hits(gw.url, 'connect_timeout'), 1);
   } finally {
     assert.strictEqual(await gw.stop('SIGINT'), 0);

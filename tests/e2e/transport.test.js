@@ -349,14 +349,15 @@ describe('transport (Engine.IO v4 / Socket.IO v5 over WebSocket)', { timeout: 60
 
   /* ---------------- HTTP surface ---------------- */
 
-  // Engine.IO codes: 0 Transport unknown, 3 Bad request (a websocket GET
-  // without Upgrade), 5 Unsupported protocol version.
+  // Engine.IO codes: 0 Transport unknown, 1 Session ID unknown, 3 Bad
+  // request (a websocket GET without Upgrade), 5 Unsupported protocol
+  // version. (Polling itself: tests/e2e/polling.test.js.)
   for (const [p, codes, what] of [
     ['/socket.io/?EIO=3&transport=websocket', [3, 5], 'EIO=3'],
     ['/socket.io/?transport=websocket', [3, 5], 'no EIO (treated as 3)'],
     ['/socket.io/?EIO=5&transport=websocket', [3, 5], 'EIO=5'],
-    ['/socket.io/?EIO=4&transport=polling', [0], 'polling'],
-    ['/socket.io/?EIO=4&transport=polling&t=N8hyd6w', [0], 'polling with t'],
+    ['/socket.io/?EIO=4&transport=polling&sid=nosuchsessionxxxxxxx', [1], 'polling, unknown sid'],
+    ['/socket.io/?EIO=3&transport=polling&t=N8hyd6w', [5], 'polling, EIO=3'],
     ['/socket.io/?EIO=4&transport=foo', [0], 'unknown transport'],
     ['/socket.io/?EIO=4', [0], 'no transport'],
   ]) {
@@ -463,17 +464,38 @@ describe('transport (Engine.IO v4 / Socket.IO v5 over WebSocket)', { timeout: 60
     assert.ok(!script.includes('*'), `${what}: CSP must not allow any script origin: ${csp}`);
   }
 
-  it('static: / serves index.html from --web-root with a CSP forbidding inline scripts', T, async () => {
+  it('static: / serves index.html from a custom --web-root, whose inline script may run (--csp auto)', T, async () => {
     for (const p of ['/', '/index.html']) {
       const r = await h.httpGet(gw.url, p);
       assert.equal(r.status, 200, p);
       assert.match(String(r.headers['content-type']), /^text\/html/);
       assert.equal(r.text, INDEX);
-      assertCsp(r, p);
+      const csp = String(r.headers['content-security-policy']);
+      assert.match(csp, /script-src 'self' 'unsafe-inline'/, `${p}: a custom page's inline script runs: ${csp}`);
+      assert.match(csp, /object-src 'none'/, `${p}: the rest stays strict: ${csp}`);
+      assert.match(csp, /frame-ancestors 'none'/, `${p}: the rest stays strict: ${csp}`);
     }
-    const sub = await h.httpGet(gw.url, '/sub/page.html');
-    assert.equal(sub.status, 200);
-    assertCsp(sub, '/sub/page.html');
+  });
+
+  it('static: --csp strict, off, or a policy of ones own', T, async () => {
+    const strict = await h.startGateway({ args: ['--web-root', WEB, '--csp', 'strict'] });
+    const off = await h.startGateway({ args: ['--web-root', WEB, '--csp', 'off'] });
+    const own = await h.startGateway({ args: ['--web-root', WEB, '--csp', "default-src 'none'"] });
+    try {
+      for (const p of ['/', '/sub/page.html']) {
+        const r = await h.httpGet(strict.url, p);
+        assert.equal(r.status, 200, p);
+        assertCsp(r, `--csp strict ${p}`);
+      }
+      const r0 = await h.httpGet(off.url, '/');
+      assert.equal(r0.status, 200);
+      assert.equal(r0.headers['content-security-policy'], undefined, '--csp off: no policy');
+      assert.equal(r0.headers['x-content-type-options'], 'nosniff', '--csp off keeps the other headers');
+      const r1 = await h.httpGet(own.url, '/');
+      assert.equal(r1.headers['content-security-policy'], "default-src 'none'");
+    } finally {
+      for (const g of [strict, off, own]) assert.strictEqual(await g.stop('SIGINT'), 0);
+    }
   });
 
   it('static: content types, 404, no path traversal', T, async () => {
