@@ -23,6 +23,15 @@ typedef enum fl_mode {
   FL_MODE_HANDSHAKE  /* --handshake: measure connect + Socket.IO handshake */
 } fl_mode_t;
 
+typedef enum fl_transport {
+  FL_TR_WEBSOCKET = 0, /* RFC 6455 from the first request (the default) */
+  FL_TR_POLLING,       /* Engine.IO HTTP long-polling only */
+  FL_TR_UPGRADE        /* open by polling, then upgrade to a WebSocket */
+} fl_transport_t;
+
+/* fl_transport_name is "websocket", "polling" or "upgrade". */
+const char *fl_transport_name(fl_transport_t t);
+
 typedef struct fl_url {
   struct sockaddr_in addr;
   char hostport[64]; /* Host: header */
@@ -46,8 +55,11 @@ typedef struct fl_opts {
   unsigned procs;
   int json;
   fl_mode_t mode;
+  fl_transport_t transport;
   uint32_t tag; /* run tag: names and message stamps */
 } fl_opts_t;
+
+#define FL_HTTP_CODES 7 /* engine.io error codes 0..5, then "other" */
 
 /* Cumulative counters of one worker (or the merge of all). */
 typedef struct fl_stats {
@@ -62,10 +74,18 @@ typedef struct fl_stats {
   uint64_t unsent;       /* scheduled with no live sender */
   uint64_t expected;     /* sum of room sizes at send time */
   uint64_t delivered;    /* newMessage with our stamp received */
-  uint64_t frames_in;    /* all text messages received */
-  uint64_t first_us;     /* start of the measured window */
-  uint64_t last_us;      /* last delivery / handshake */
-  fl_hist_t hist;        /* latency in us */
+  uint64_t frames_in;    /* all text messages (or polled packets) received */
+  /* polling and upgrade transports only */
+  uint64_t gets;        /* HTTP GETs sent (handshake and long-polls) */
+  uint64_t posts;       /* HTTP POSTs sent */
+  uint64_t resent;      /* requests resent once on a new connection */
+  uint64_t http_conns;  /* HTTP connections opened */
+  uint64_t upgrades;    /* switches from polling to the WebSocket */
+  uint64_t http_errors; /* non-200 answers (the client is closed) */
+  uint64_t http_code[FL_HTTP_CODES]; /* by engine.io code 0-5; [6] other */
+  uint64_t first_us;                 /* start of the measured window */
+  uint64_t last_us;                  /* last delivery / handshake */
+  fl_hist_t hist;                    /* latency in us */
 } fl_stats_t;
 
 /* Record types on the worker <-> coordinator channel. */

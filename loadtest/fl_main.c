@@ -53,12 +53,20 @@ static void usage(FILE *f) {
           "                  [--source-ips 127.0.0.2-127.0.0.9] [--json]\n"
           "                  [--handshake] [--server-pid PID[,PID...]] "
           "[--drain S]\n"
-          "  URL: ws://HOST:PORT[/path] (path default "
+          "                  [--transport websocket|polling|upgrade]\n"
+          "  URL: ws://HOST:PORT[/path] or http://... (path default "
           "/socket.io/?EIO=4&transport=websocket)\n"
+          "  --transport: websocket (default) from the first request; "
+          "polling: Engine.IO\n"
+          "    HTTP long-polling only (one GET and one POST connection per "
+          "client);\n"
+          "    upgrade: open by polling, then upgrade to a WebSocket before "
+          "the run\n"
           "  --rate 0: idle mode, hold the connections for --duration and "
           "answer pings\n"
           "  --handshake: connect N clients (upgrade + open + 40), report "
           "handshakes/s\n"
+          "    (polling and upgrade: GET open, POST 40, GET 40{sid})\n"
           "  --server-pid: report these processes' VmRSS (before, and with "
           "the clients\n"
           "    connected) and CPU seconds in the measured window; with "
@@ -154,6 +162,20 @@ static int parse_opts(int argc, char **argv, fl_opts_t *o) {
       o->json = 1;
     } else if (strcmp(a, "--handshake") == 0) {
       o->mode = FL_MODE_HANDSHAKE;
+    } else if (FL_ARG("--transport")) {
+      if (strcmp(v, "websocket") == 0) {
+        o->transport = FL_TR_WEBSOCKET;
+      } else if (strcmp(v, "polling") == 0) {
+        o->transport = FL_TR_POLLING;
+      } else if (strcmp(v, "upgrade") == 0) {
+        o->transport = FL_TR_UPGRADE;
+      } else {
+        fprintf(stderr,
+                "chat-flood: --transport is websocket, polling or "
+                "upgrade, not %s\n",
+                v);
+        return -1;
+      }
     } else if (FL_ARG("--url")) {
       char *dup = strdup(v);
       for (char *tok = strtok(dup, ","); tok; tok = strtok(NULL, ",")) {
@@ -225,7 +247,10 @@ static int parse_opts(int argc, char **argv, fl_opts_t *o) {
   }
   if (o->rooms == 0)
     o->rooms = 1;
-  if (o->clients / o->procs > 19500)
+  unsigned fds = o->transport == FL_TR_WEBSOCKET ? 1
+                 : o->transport == FL_TR_POLLING ? 2
+                                                 : 3; /* while upgrading */
+  if (o->clients / o->procs * fds > 19500)
     fprintf(stderr,
             "chat-flood: warning: %u clients per process is near the "
             "open-files limit; use more --procs\n",
@@ -493,7 +518,7 @@ static int report(fl_coord_t *co) {
   fprintf(
       stderr,
       "\nchat-flood: %s, %u clients over %zu URL(s), %u rooms, %u "
-      "process(es)\n"
+      "process(es), transport %s\n"
       "  set up %" PRIu64 ", connect errors %" PRIu64 ", disconnects %" PRIu64
       ", chat errors %" PRIu64 ", protocol errors %" PRIu64 ", unsent %" PRIu64
       "\n"
@@ -504,12 +529,28 @@ static int report(fl_coord_t *co) {
       o->mode == FL_MODE_FLOOD  ? "flood"
       : o->mode == FL_MODE_IDLE ? "idle"
                                 : "handshake",
-      o->clients, o->nurls, o->rooms, o->procs, set_up, errors, t.disconnects,
-      t.chat_errors, t.proto_errors, t.unsent, sent, expected, delivered, lost,
-      per_s, o->mode == FL_MODE_HANDSHAKE ? "handshakes" : "deliveries",
-      duration, us_to_ms(fl_hist_percentile(h, 50)),
-      us_to_ms(fl_hist_percentile(h, 90)), us_to_ms(fl_hist_percentile(h, 99)),
+      o->clients, o->nurls, o->rooms, o->procs, fl_transport_name(o->transport),
+      set_up, errors, t.disconnects, t.chat_errors, t.proto_errors, t.unsent,
+      sent, expected, delivered, lost, per_s,
+      o->mode == FL_MODE_HANDSHAKE ? "handshakes" : "deliveries", duration,
+      us_to_ms(fl_hist_percentile(h, 50)), us_to_ms(fl_hist_percentile(h, 90)),
+      us_to_ms(fl_hist_percentile(h, 99)),
       us_to_ms(fl_hist_percentile(h, 99.9)), us_to_ms(h->count ? h->max : 0));
+  if (o->transport != FL_TR_WEBSOCKET) {
+    fprintf(stderr,
+            "  polling: GETs %" PRIu64 ", POSTs %" PRIu64 " on %" PRIu64
+            " connections, resent %" PRIu64 ", upgrades %" PRIu64
+            ", HTTP errors %" PRIu64,
+            t.gets, t.posts, t.http_conns, t.resent, t.upgrades, t.http_errors);
+    for (int i = 0; i < FL_HTTP_CODES; i++)
+      if (t.http_code[i] > 0) {
+        if (i < FL_HTTP_CODES - 1)
+          fprintf(stderr, ", code %d: %" PRIu64, i, t.http_code[i]);
+        else
+          fprintf(stderr, ", other: %" PRIu64, t.http_code[i]);
+      }
+    fputc('\n', stderr);
+  }
   if (o->nserver_pids > 0) {
     double tick = (double)sysconf(_SC_CLK_TCK);
     if (o->json)

@@ -5,6 +5,9 @@
  * "40", create {roomName, userName} with an ack, then sendMessage on the
  * open-loop schedule (fl_sched) while every newMessage received is timed
  * against the send time stamped in it (fl_hist).
+ * With --transport polling or upgrade, fl_poll.c carries the packets over
+ * HTTP long-polling (and hands over to the WebSocket for upgrade); the
+ * Socket.IO client here is the same for every transport.
  * Phases: SETUP (ramp, handshakes, joins, then quiet) -> READY sent -> RUN
  * (after GO) -> DRAIN (late deliveries) -> DONE (FINAL sent, closing).
  * All connections are owned by the worker's array; memory is freed only in
@@ -20,11 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fl_chan.h"
-#include "fl_flood.h"
-#include "fl_sched.h"
 #include "fl_sio.h"
-#include "fl_ws.h"
+#include "fl_worker_int.h"
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
@@ -34,77 +34,15 @@
 #define FL_QUIET_US         300000u   /* setup traffic settled */
 #define FL_MAX_INFLIGHT     512u      /* concurrent handshakes per worker */
 #define FL_SEND_BATCH       4096u     /* sends per timer callback */
-#define FL_MAX_FRAME        (64u << 20)
-
-enum fl_cstate {
-  FL_C_IDLE = 0, /* not started */
-  FL_C_TCP,      /* TCP connect pending */
-  FL_C_UPGRADE,  /* upgrade request sent */
-  FL_C_OPEN,     /* waiting for the Engine.IO open packet */
-  FL_C_SIO,      /* "40" sent, waiting for 40{"sid"} */
-  FL_C_JOIN,     /* create sent, waiting for its ack */
-  FL_C_READY,    /* set up */
-  FL_C_DEAD      /* failed or closed */
-};
-
-enum fl_phase { FL_P_SETUP = 0, FL_P_READY, FL_P_RUN, FL_P_DRAIN, FL_P_DONE };
-
-typedef struct fl_worker fl_worker_t;
-
-typedef struct fl_conn {
-  uv_tcp_t tcp;
-  uv_connect_t creq;
-  fl_worker_t *w;
-  uint32_t gi;   /* global client index */
-  uint32_t room; /* gi % rooms */
-  uint8_t state;
-  uint8_t handle_open;
-  uint8_t mop;    /* opcode of the message being received */
-  uint8_t mtrunc; /* message longer than the kept prefix */
-  char key[25];   /* Sec-WebSocket-Key */
-  uint64_t t_start;
-  char *hbuf; /* HTTP response head being collected */
-  uint32_t hlen;
-  uint32_t mlen, mcap;
-  char *msg; /* kept prefix of the message being received */
-  fl_ws_dec_t dec;
-} fl_conn_t;
-
-struct fl_worker {
-  uv_loop_t *loop;
-  const fl_opts_t *o;
-  unsigned id;
-  fl_conn_t *conns;
-  uint32_t n;
-  fl_chan_t chan;
-  uv_timer_t tick;   /* 100 ms: ramp, timeouts, phase changes, progress */
-  uv_timer_t sender; /* send schedule */
-  int timers_open;
-  enum fl_phase phase;
-  uint32_t next_start; /* next local connection to start */
-  uint32_t inflight;   /* handshakes in progress */
-  uint32_t settled;    /* set up or failed */
-  uint32_t live;       /* handle open */
-  uint64_t ramp_t0;
-  uint64_t last_rx_us;
-  uint64_t last_progress_us;
-  uint64_t end_us;
-  uint64_t drain_until;
-  uint64_t rng;
-  uint32_t *room_local; /* members set up here, per room */
-  uint32_t *room_size;  /* cluster-wide members per room (from GO) */
-  uint32_t next_sender;
-  size_t keep; /* bytes of a message kept for parsing */
-  int debug;   /* CHAT_FLOOD_DEBUG set: log failures */
-  fl_sched_t sched;
-  fl_stats_t st;
-  char *sbuf; /* scratch for outgoing packets */
-  size_t sbuf_cap;
-  uint8_t rbuf[65536]; /* read buffer shared by all connections */
-};
 
 uint64_t fl_now_us(void) {
   return uv_hrtime() / 1000u;
+}
+
+const char *fl_transport_name(fl_transport_t t) {
+  return t == FL_TR_POLLING   ? "polling"
+         : t == FL_TR_UPGRADE ? "upgrade"
+                              : "websocket";
 }
 
 void fl_stats_merge(fl_stats_t *d, const fl_stats_t *s) {
@@ -120,6 +58,14 @@ void fl_stats_merge(fl_stats_t *d, const fl_stats_t *s) {
   d->expected += s->expected;
   d->delivered += s->delivered;
   d->frames_in += s->frames_in;
+  d->gets += s->gets;
+  d->posts += s->posts;
+  d->resent += s->resent;
+  d->http_conns += s->http_conns;
+  d->upgrades += s->upgrades;
+  d->http_errors += s->http_errors;
+  for (int i = 0; i < FL_HTTP_CODES; i++)
+    d->http_code[i] += s->http_code[i];
   if (s->first_us && (d->first_us == 0 || s->first_us < d->first_us))
     d->first_us = s->first_us;
   if (s->last_us > d->last_us)
@@ -154,10 +100,8 @@ static void written(uv_write_t *req, int status) {
   free(req);
 }
 
-/* Sends |len| bytes as they are: uv_try_write first, a copy for the rest. */
-static int send_raw(fl_conn_t *c, const uint8_t *p, size_t len) {
-  int n = uv_try_write((uv_stream_t *)&c->tcp,
-                       &(uv_buf_t){.base = (char *)p, .len = len}, 1);
+int fl__write(uv_stream_t *s, const void *p, size_t len) {
+  int n = uv_try_write(s, &(uv_buf_t){.base = (char *)p, .len = len}, 1);
   if (n == (int)len)
     return 0;
   if (n < 0 && n != UV_EAGAIN)
@@ -166,12 +110,16 @@ static int send_raw(fl_conn_t *c, const uint8_t *p, size_t len) {
   wr_t *wr = malloc(sizeof *wr + len - done);
   if (wr == NULL)
     return UV_ENOMEM;
-  memcpy(wr->data, p + done, len - done);
+  memcpy(wr->data, (const uint8_t *)p + done, len - done);
   uv_buf_t b = uv_buf_init((char *)wr->data, (unsigned)(len - done));
-  int rc = uv_write(&wr->req, (uv_stream_t *)&c->tcp, &b, 1, written);
+  int rc = uv_write(&wr->req, s, &b, 1, written);
   if (rc)
     free(wr);
   return rc;
+}
+
+static int send_raw(fl_conn_t *c, const uint8_t *p, size_t len) {
+  return fl__write((uv_stream_t *)&c->tcp, p, len);
 }
 
 /* Sends one masked frame. */
@@ -193,7 +141,14 @@ static int send_frame(fl_conn_t *c, int opcode, const void *payload,
   return rc;
 }
 
+int fl__ws_send(fl_conn_t *c, const char *s, size_t len) {
+  return send_frame(c, FL_WS_TEXT, s, len);
+}
+
+/* Sends one Engine.IO packet over |c|'s current transport. */
 static int send_text(fl_conn_t *c, const char *s, size_t len) {
+  if (c->poll != NULL && !c->on_ws)
+    return fl__poll_send(c, s, len);
   return send_frame(c, FL_WS_TEXT, s, len);
 }
 
@@ -224,14 +179,17 @@ static void settle(fl_conn_t *c, int ok) {
   }
 }
 
-/* Closes |c|. |failed|: an error (counted), not our own shutdown. */
-static void conn_close(fl_conn_t *c, int failed) {
+void fl__conn_close(fl_conn_t *c, int failed) {
   fl_worker_t *w = c->w;
+  if (c->state == FL_C_DEAD && !c->handle_open && c->poll == NULL)
+    return;
   if (failed && w->debug)
     fprintf(stderr, "chat-flood: client %u failed in state %d\n", c->gi,
             c->state);
-  if (c->state == FL_C_DEAD && !c->handle_open)
-    return;
+  if (c->upg == FL_U_PROBING || c->upg == FL_U_PAUSING) {
+    w->upgrading--;
+    c->upg = FL_U_NONE;
+  }
   if (c->state >= FL_C_TCP && c->state < FL_C_READY) {
     settle(c, 0);
   } else if (c->state == FL_C_READY) {
@@ -244,36 +202,34 @@ static void conn_close(fl_conn_t *c, int failed) {
       if (w->room_size != NULL && w->room_size[c->room] > 0)
         w->room_size[c->room]--;
     }
-    c->state = FL_C_DEAD;
   }
   c->state = FL_C_DEAD;
+  fl__poll_close(c);
   if (c->handle_open && !uv_is_closing((uv_handle_t *)&c->tcp))
     uv_close((uv_handle_t *)&c->tcp, conn_closed);
+}
+
+static void conn_close(fl_conn_t *c, int failed) {
+  fl__conn_close(c, failed);
 }
 
 static void on_connect(uv_connect_t *req, int status);
 static void alloc(uv_handle_t *h, size_t hint, uv_buf_t *b);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
 
-static void conn_start(fl_worker_t *w, fl_conn_t *c) {
+int fl__tcp_connect(fl_conn_t *c, uv_tcp_t *tcp, uv_connect_t *req, void *data,
+                    uv_connect_cb cb) {
+  fl_worker_t *w = c->w;
   const fl_opts_t *o = w->o;
-  c->t_start = fl_now_us();
-  c->state = FL_C_TCP;
-  w->inflight++;
-  w->st.started++;
-  int rc = uv_tcp_init_ex(w->loop, &c->tcp, AF_INET);
-  if (rc) {
-    settle(c, 0);
-    return;
-  }
-  c->tcp.data = c;
-  c->handle_open = 1;
-  w->live++;
-  uv_tcp_nodelay(&c->tcp, 1);
+  int rc = uv_tcp_init_ex(w->loop, tcp, AF_INET);
+  if (rc)
+    return rc;
+  tcp->data = data;
+  uv_tcp_nodelay(tcp, 1);
   if (o->nsrc > 0) {
     /* Let connect() pick the port per 4-tuple, not bind() per address. */
     uv_os_fd_t fd;
-    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) {
+    if (uv_fileno((uv_handle_t *)tcp, &fd) == 0) {
       int one = 1;
       setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
     }
@@ -281,22 +237,40 @@ static void conn_start(fl_worker_t *w, fl_conn_t *c) {
     memset(&sa, 0, sizeof sa);
     sa.sin_family = AF_INET;
     sa.sin_addr = o->src[c->gi % o->nsrc];
-    if (uv_tcp_bind(&c->tcp, (const struct sockaddr *)&sa, 0) != 0) {
-      conn_close(c, 1);
-      return;
-    }
+    if (uv_tcp_bind(tcp, (const struct sockaddr *)&sa, 0) != 0)
+      return 1;
   }
   const fl_url_t *u = &o->urls[c->gi % o->nurls];
-  c->creq.data = c;
-  if (uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&u->addr,
-                     on_connect) != 0)
+  req->data = data;
+  if (uv_tcp_connect(req, tcp, (const struct sockaddr *)&u->addr, cb) != 0)
+    return 1;
+  return 0;
+}
+
+int fl__ws_open(fl_conn_t *c) {
+  int rc = fl__tcp_connect(c, &c->tcp, &c->creq, c, on_connect);
+  if (rc < 0)
+    return rc;
+  c->handle_open = 1;
+  c->w->live++;
+  return rc == 0 ? 0 : UV_ECONNABORTED;
+}
+
+static void conn_start(fl_worker_t *w, fl_conn_t *c) {
+  c->t_start = fl_now_us();
+  c->state = FL_C_TCP;
+  w->inflight++;
+  w->st.started++;
+  int rc =
+      w->o->transport == FL_TR_WEBSOCKET ? fl__ws_open(c) : fl__poll_start(c);
+  if (rc)
     conn_close(c, 1);
 }
 
 static void on_connect(uv_connect_t *req, int status) {
   fl_conn_t *c = req->data;
   fl_worker_t *w = c->w;
-  if (status < 0 || c->state != FL_C_TCP) {
+  if (status < 0 || c->state == FL_C_DEAD) {
     if (w->debug)
       fprintf(stderr, "chat-flood: client %u: connect: %s\n", c->gi,
               uv_strerror(status));
@@ -310,10 +284,24 @@ static void on_connect(uv_connect_t *req, int status) {
   }
   fl_ws_base64(raw, 16, c->key);
   const fl_url_t *u = &w->o->urls[c->gi % w->o->nurls];
-  char req_buf[512];
+  const char *target = u->path;
+  char upg[512];
+  if (c->upg == FL_U_PROBING) {
+    /* the upgrade of a polling session: same URL, with its sid */
+    const char *sid = fl__poll_sid(c);
+    if (sid == NULL ||
+        fl_eio_target(upg, sizeof upg, u->path, "websocket", -1, sid) == 0) {
+      conn_close(c, 1);
+      return;
+    }
+    target = upg;
+  } else {
+    c->state = FL_C_UPGRADE;
+  }
+  char req_buf[768];
   size_t n =
-      fl_ws_request(req_buf, sizeof req_buf, u->hostport, u->path, c->key);
-  c->state = FL_C_UPGRADE;
+      fl_ws_request(req_buf, sizeof req_buf, u->hostport, target, c->key);
+  c->ws_hs = 1;
   if (n == 0 || send_raw(c, (const uint8_t *)req_buf, n) != 0 ||
       uv_read_start((uv_stream_t *)&c->tcp, alloc, on_read) != 0)
     conn_close(c, 1);
@@ -374,8 +362,7 @@ static void ready_conn(fl_conn_t *c) {
   }
 }
 
-/* Handles one Engine.IO packet. Returns non-zero if |c| was closed. */
-static int packet(fl_conn_t *c, const char *p, size_t n, int truncated) {
+int fl__packet(fl_conn_t *c, const char *p, size_t n, int truncated) {
   fl_worker_t *w = c->w;
   fl_pkt_t pkt;
   fl_sio_parse(p, n, &pkt);
@@ -460,7 +447,9 @@ static int ws_end(void *u) {
   c->w->st.frames_in++;
   if (c->mop != FL_WS_TEXT)
     return 0; /* binary: not part of this protocol subset */
-  return packet(c, c->msg, c->mlen, c->mtrunc);
+  if (c->upg == FL_U_PROBING || c->upg == FL_U_PAUSING)
+    return fl__upg_message(c, c->msg, c->mlen);
+  return fl__packet(c, c->msg, c->mlen, c->mtrunc);
 }
 
 static int ws_control(void *u, int opcode, const uint8_t *p, size_t n) {
@@ -490,7 +479,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b) {
   w->last_rx_us = fl_now_us();
   const uint8_t *p = (const uint8_t *)b->base;
   size_t n = (size_t)nread;
-  if (c->state == FL_C_UPGRADE) {
+  if (c->ws_hs) {
     char *nh = realloc(c->hbuf, c->hlen + n);
     if (nh == NULL) {
       conn_close(c, 1);
@@ -503,11 +492,26 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b) {
     if (head == 0)
       return;
     if (head < 0) {
+      if (w->debug) {
+        const char *eol = memchr(c->hbuf, '\r', c->hlen);
+        int ll =
+            eol ? (int)(eol - c->hbuf) : (int)(c->hlen > 80 ? 80 : c->hlen);
+        fprintf(stderr, "chat-flood: client %u: WebSocket refused: %.*s\n",
+                c->gi, ll, c->hbuf);
+      }
       conn_close(c, 1);
       return;
     }
-    c->state = FL_C_OPEN;
+    c->ws_hs = 0;
     fl_ws_dec_init(&c->dec, FL_MAX_FRAME);
+    if (c->upg == FL_U_PROBING) {
+      if (fl__ws_send(c, "2probe", 6) != 0) {
+        conn_close(c, 1);
+        return;
+      }
+    } else {
+      c->state = FL_C_OPEN;
+    }
     size_t rest = c->hlen - (size_t)head;
     char *tmp = c->hbuf;
     c->hbuf = NULL;
@@ -677,12 +681,16 @@ static void tick(uv_timer_t *t) {
     /* handshakes that take too long fail */
     for (uint32_t i = 0; i < w->next_start; i++) {
       fl_conn_t *c = &w->conns[i];
-      if (c->state >= FL_C_TCP && c->state < FL_C_READY &&
+      if (((c->state >= FL_C_TCP && c->state < FL_C_READY) ||
+           c->upg == FL_U_PROBING || c->upg == FL_U_PAUSING) &&
           now > c->t_start + FL_SETUP_TIMEOUT_US)
         conn_close(c, 1);
     }
+    /* upgrades finish before the measured window, so that a run over
+     * "upgrade" measures the WebSocket it ends on */
     if (w->settled == w->n &&
-        (o->mode == FL_MODE_HANDSHAKE || now > w->last_rx_us + FL_QUIET_US)) {
+        (o->mode == FL_MODE_HANDSHAKE ||
+         (w->upgrading == 0 && now > w->last_rx_us + FL_QUIET_US))) {
       w->phase = FL_P_READY;
       report(w, FL_REC_READY);
     }
