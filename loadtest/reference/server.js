@@ -6,13 +6,29 @@
 // memory when no Redis URL is given).
 //
 //   node server.js [--host 127.0.0.1] [--port 8000] [--redis redis://host:port]
-//                  [--rate-limit 20]
+//                  [--rate-limit 20] [--transports polling,websocket]
 // Each flag also as env: CHAT_HOST, CHAT_PORT (or PORT), REDIS_URL,
-// CHAT_RATE_LIMIT. Logs "listening on http://HOST:PORT" to stderr when ready.
+// CHAT_RATE_LIMIT, CHAT_TRANSPORTS. Logs "listening on http://HOST:PORT" to
+// stderr when ready. --transports is Socket.IO's `transports` option; without
+// it the server keeps Socket.IO's default, which is polling and websocket
+// (so HTTP long-polling and the upgrade work out of the box, as they would
+// for a Node team); `--transports websocket` refuses polling.
 'use strict';
 
 const http = require('http');
 const { Server } = require('socket.io');
+
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  process.stdout.write(
+      'usage: node server.js [--host 127.0.0.1] [--port 8000] ' +
+      '[--redis redis://host:port]\n' +
+      '                      [--rate-limit 20] [--transports polling,websocket]\n' +
+      'env: CHAT_HOST, CHAT_PORT (or PORT), REDIS_URL, CHAT_RATE_LIMIT, ' +
+      'CHAT_TRANSPORTS\n' +
+      '--transports: Socket.IO\'s transports option (default: polling,websocket,\n' +
+      '  Socket.IO\'s own default; "websocket" refuses HTTP long-polling)\n');
+  process.exit(0);
+}
 
 function option(name, env, def) {
   const i = process.argv.indexOf('--' + name);
@@ -25,6 +41,7 @@ const HOST = option('host', ['CHAT_HOST'], '127.0.0.1');
 const PORT = Number(option('port', ['CHAT_PORT', 'PORT'], '8000'));
 const REDIS_URL = option('redis', ['REDIS_URL'], '');
 const RATE_LIMIT = Number(option('rate-limit', ['CHAT_RATE_LIMIT'], '20'));
+const TRANSPORTS = option('transports', ['CHAT_TRANSPORTS'], '');
 const MAX_NAME = 64;
 const MAX_MESSAGE = 4096;
 
@@ -84,7 +101,14 @@ async function main() {
     res.writeHead(404);
     res.end();
   });
-  const io = new Server(httpServer);
+  const opts = {};
+  if (TRANSPORTS) {
+    opts.transports = TRANSPORTS.split(',').map((t) => t.trim()).filter(Boolean);
+    const bad = opts.transports.filter((t) => !['polling', 'websocket'].includes(t));
+    if (opts.transports.length === 0 || bad.length > 0)
+      throw new Error(`--transports: polling and/or websocket, not ${TRANSPORTS}`);
+  }
+  const io = new Server(httpServer, opts);
 
   let rooms = memoryRoomStore();
   const redisClients = [];
@@ -229,7 +253,8 @@ async function main() {
 
   httpServer.listen(PORT, HOST, () => {
     const addr = httpServer.address();
-    log('info', `listening on http://${HOST}:${addr.port}`);
+    log('info', `listening on http://${HOST}:${addr.port} (transports ` +
+        `${(opts.transports || ['polling', 'websocket']).join(',')})`);
   });
 
   let stopping = false;
