@@ -155,6 +155,9 @@ static int filter_upgrade(gw_server_t *srv, struct lws *wsi) {
     /* An upgrade of a polling session: only of a live one of ours that is
      * on polling with no probe yet (engine.io refuses the rest). */
     gw_session_t *s = sid[0] ? gw__session_find(srv, sid) : NULL;
+    if (s == NULL && gw__relay_ws_ok(srv, sid) &&
+        lws_hdr_custom_length(wsi, "x-gw-relay:", 11) <= 0)
+      return 0; /* another instance's: relayed there once established */
     if (s == NULL || s->closing) {
       gw__http_raw_error(wsi, 400, "Bad Request", SID_UNKNOWN);
       return 1;
@@ -183,8 +186,9 @@ static int ws_established(gw_server_t *srv, struct lws *wsi, gw__pss_t *pss) {
   if (sid != NULL) {
     /* The probe of an upgrade (checked by filter_upgrade just before). */
     gw_session_t *s = sid[0] ? gw__session_find(srv, sid) : NULL;
-    if (s == NULL || s->closing || s->transport != GW__T_POLLING ||
-        s->probe != NULL)
+    if (s == NULL)
+      return gw__relay_ws_start(srv, wsi, pss, sid);
+    if (s->closing || s->transport != GW__T_POLLING || s->probe != NULL)
       return -1;
     gw__session_hold(s);
     s->probe = wsi;
@@ -203,7 +207,11 @@ static int ws_established(gw_server_t *srv, struct lws *wsi, gw__pss_t *pss) {
   return 0;
 }
 
-static void ws_closed(gw__pss_t *pss) {
+static void ws_closed(gw_server_t *srv, struct lws *wsi, gw__pss_t *pss) {
+  if (pss->kind == PSS_RELAY) {
+    gw__relay_closed(srv, wsi, pss);
+    return;
+  }
   gw_session_t *s = pss->s;
   if (s == NULL)
     return;
@@ -375,9 +383,11 @@ static int callback_chat(struct lws *wsi, enum lws_callback_reasons reason,
   case LWS_CALLBACK_ESTABLISHED:
     return ws_established(server_of(wsi), wsi, pss);
   case LWS_CALLBACK_CLOSED:
-    ws_closed(pss);
+    ws_closed(server_of(wsi), wsi, pss);
     return 0;
   case LWS_CALLBACK_RECEIVE:
+    if (pss->kind == PSS_RELAY)
+      return gw__relay_ws_receive(server_of(wsi), wsi, pss, in, len);
     if (pss->s == NULL)
       return -1;
     if (pss->kind == PSS_PROBE)
@@ -387,6 +397,8 @@ static int callback_chat(struct lws *wsi, enum lws_callback_reasons reason,
     return ws_peer_close(server_of(wsi), wsi,
                          pss->kind == PSS_WS ? pss->s : NULL, in, len);
   case LWS_CALLBACK_SERVER_WRITEABLE:
+    if (pss->kind == PSS_RELAY)
+      return gw__relay_writeable(server_of(wsi), wsi, pss);
     if (pss->s == NULL || pss->kind != PSS_WS)
       return 0;
     return ws_writeable(server_of(wsi), wsi, pss->s);
