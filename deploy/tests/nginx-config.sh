@@ -66,6 +66,9 @@ need 'worker_connections [0-9]+;' 'worker_connections'
 need 'worker_rlimit_nofile [0-9]+;' 'worker_rlimit_nofile'
 need 'server 127\.0\.0\.1:19003 max_fails' 'all three upstreams rendered'
 need 'least_conn;' 'least_conn in the pool (no affinity)'
+if grep -qE 'proxy_next_upstream[^;]*http_50[24]' <<<"$sio"; then
+  bad "/socket.io/ retries (and counts against max_fails) a gateway's 502/504, which mean a failed relay"
+else ok "/socket.io/ does not retry a failed relay's 502/504"; fi
 if grep -qE 'proxy_next_upstream[^;]*non_idempotent' <<<"$body"; then
   bad "proxy_next_upstream retries POSTs (a polling POST would be delivered twice)"
 else ok "polling POSTs are never retried (no non_idempotent)"; fi
