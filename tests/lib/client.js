@@ -253,14 +253,28 @@ async function killTransport(sock) {
   if (t.name !== 'polling') throw new Error(`killTransport: unknown transport ${t.name}`);
   const agent = sock.io.opts.agent;
   if (!agent || !agent.sockets) throw new Error('killTransport: the socket has no Agent of its own (opts.agent)');
+  // Wait until a GET has been on the wire for 50 ms, so that the server
+  // holds it as the pending poll (a GET dropped before the server read it
+  // would leave the session to the ping timeout, as a network would).
+  const since = new Map();
+  const deadline = Date.now() + 3000;
+  for (;;) {
+    const get = Object.values(agent.sockets).flat().find((c) =>
+      !c.connecting && c.bytesWritten > 0 && c._httpMessage && c._httpMessage.method === 'GET');
+    if (get) {
+      if (!since.has(get)) since.set(get, Date.now());
+      else if (Date.now() - since.get(get) >= 50) break;
+    }
+    if (Date.now() > deadline) throw new Error('killTransport: no poll request in flight');
+    await delay(10);
+  }
   // Silent from now on, then the TCP connections of the requests in flight
-  // (the pending GET at least) are dropped. (xhr.abort() would crash
-  // xmlhttprequest-ssl 2.x, which reads the request it has just nulled.)
+  // (the pending GET at least) are dropped, with no await in between.
+  // (xhr.abort() would crash xmlhttprequest-ssl 2.x, which reads the
+  // request it has just nulled.)
   t.doPoll = () => {};
   t.doWrite = () => {};
-  const conns = Object.values(agent.sockets).flat();
-  if (!conns.length) throw new Error('killTransport: no poll request in flight');
-  for (const c of conns) c.destroy();
+  for (const c of Object.values(agent.sockets).flat()) c.destroy();
 }
 
 module.exports = {
