@@ -15,7 +15,10 @@ pkgs=(build-essential cmake pkg-config git ca-certificates
       libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libhiredis-dev
       libjansson-dev redis-server nginx-light nodejs npm)
 if [ "$want_test" = 1 ]; then
-  pkgs+=(chromium clang-format python3 yamllint gnuplot-nox valgrind procps iproute2 curl openssl)
+  # python3-socketio (+ requests, websocket: its polling and WebSocket
+  # transports) is the third-party client of interop.python.
+  pkgs+=(chromium clang-format python3 yamllint gnuplot-nox valgrind procps iproute2 curl openssl
+        python3-socketio python3-requests python3-websocket)
 fi
 
 missing=()
