@@ -12,10 +12,21 @@
 # (between the bench markers; the rest of the file is kept) and a plot,
 # docs/benchmarks-latency.svg.
 #
-# usage: loadtest/bench.sh [--quick]
+# usage: loadtest/bench.sh [--quick] [--transport websocket|polling|upgrade]
 # env:   BUILD_DIR (default build)  CHAT_GATEWAY_BIN  CHAT_FLOOD_BIN
 #        INSTANCES (default 3; 1 = in-memory adapters, no Redis)
 #        OUT (default docs/benchmarks.md)  DURATION (s per run, default 8)
+#        KINDS (default "gateway node": the sides to measure)
+#        IDLE_CLIENTS HS_CLIENTS FAN_CLIENTS ROOM10_RATE SWEEP BIG_RATES (sizes)
+# --transport polling (or upgrade) runs every scenario with chat-flood
+# --transport polling against the gateway and the Node reference with its
+# polling transport on, at smaller default sizes (a polling client holds two
+# HTTP connections and each delivery is a GET answer): 4000 idle clients,
+# 3000 handshakes, rooms of 10 at 500 msg/s, the rooms-of-100 sweep at 50,
+# 200 and 800 msg/s, no 1000-member room. Its tables go into their own generated block of OUT
+# (bench:polling markers; the websocket block is kept), the raw results into
+# benchmarks-results-polling.jsonl and the plot into
+# benchmarks-latency-polling.svg.
 # Bounded: every run has a timeout; the whole script stops by itself
 # (about 8 minutes, --quick about 4); every process it starts is killed.
 set -euo pipefail
@@ -26,21 +37,48 @@ GW=${CHAT_GATEWAY_BIN:-$BUILD_DIR/chat-gateway}
 FLOOD=${CHAT_FLOOD_BIN:-$BUILD_DIR/chat-flood}
 REF=$root/loadtest/reference/server.js
 OUT=${OUT:-$root/docs/benchmarks.md}
-PLOT=${PLOT:-$(dirname "$OUT")/benchmarks-latency.svg}
 DURATION=${DURATION:-8}
 INSTANCES=${INSTANCES:-3}
 quick=0
-[ "${1:-}" = "--quick" ] && quick=1 && DURATION=${DURATION_QUICK:-4}
+TRANSPORT=${TRANSPORT:-websocket}
+while [ $# -gt 0 ]; do
+  case $1 in
+  --quick) quick=1 && DURATION=${DURATION_QUICK:-4} ;;
+  --transport) TRANSPORT=${2:-} && shift ;;
+  --transport=*) TRANSPORT=${1#*=} ;;
+  *) echo "usage: loadtest/bench.sh [--quick] [--transport websocket|polling|upgrade]" >&2
+     exit 2 ;;
+  esac
+  shift
+done
+KINDS=${KINDS:-gateway node}
 
-IDLE_CLIENTS=${IDLE_CLIENTS:-12000}
-HS_CLIENTS=${HS_CLIENTS:-6000}
+if [ "$TRANSPORT" = websocket ]; then
+  d_idle=12000 d_hs=6000 d_sweep="50 100 200 400 800 1600" d_big="10 40"
+  q_idle=6000 q_sweep="100 400 1600" q_big="20"
+  suffix=
+elif [ "$TRANSPORT" = polling ] || [ "$TRANSPORT" = upgrade ]; then
+  d_idle=4000 d_hs=3000 d_sweep="50 200 800" d_big=""
+  q_idle=2000 q_sweep="100 400" q_big=""
+  suffix=-$TRANSPORT
+else
+  echo "bench: --transport is websocket, polling or upgrade" >&2
+  exit 2
+fi
+PLOT=${PLOT:-$(dirname "$OUT")/benchmarks-latency$suffix.svg}
+IDLE_CLIENTS=${IDLE_CLIENTS:-$d_idle}
+HS_CLIENTS=${HS_CLIENTS:-$d_hs}
 FAN_CLIENTS=${FAN_CLIENTS:-2000}
-SWEEP=${SWEEP:-"50 100 200 400 800 1600"}
-BIG_RATES=${BIG_RATES:-"10 40"}
+# rooms of 10: one message per client per second (websocket), a quarter of
+# that over polling
+[ "$TRANSPORT" = websocket ] && d_r10=$FAN_CLIENTS || d_r10=$((FAN_CLIENTS / 4))
+ROOM10_RATE=${ROOM10_RATE:-$d_r10}
+SWEEP=${SWEEP:-$d_sweep}
+BIG_RATES=${BIG_RATES:-$d_big}
 if [ "$quick" = 1 ]; then
-  IDLE_CLIENTS=${IDLE_CLIENTS_QUICK:-6000}
-  SWEEP=${SWEEP_QUICK:-"100 400 1600"}
-  BIG_RATES=${BIG_RATES_QUICK:-"20"}
+  IDLE_CLIENTS=${IDLE_CLIENTS_QUICK:-$q_idle}
+  SWEEP=${SWEEP_QUICK:-$q_sweep}
+  BIG_RATES=${BIG_RATES_QUICK:-$q_big}
 fi
 SRC_IPS=127.0.0.2-127.0.0.9
 
@@ -125,7 +163,9 @@ start_servers() {
         --max-connections-per-ip 0 \
         --node-id "bench-$i" ${redis_url:+--redis "$redis_url"} >"$logf" 2>&1 &
     else
+      # Socket.IO's default transports, said explicitly for the record
       node "$REF" --host 127.0.0.1 --port "$port" --rate-limit 0 \
+        --transports polling,websocket \
         ${redis_url:+--redis "$redis_url"} >"$logf" 2>&1 &
     fi
     pid=$!
@@ -165,6 +205,7 @@ run() {
   local kind=$1 scen=$2 tmo=$3
   shift 3
   local pids out
+  [ "$TRANSPORT" = websocket ] || set -- "$@" --transport "$TRANSPORT"
   settle
   pids=$(IFS=,; echo "${server_pids[*]}${redis_pid:+,$redis_pid}")
   out=$work/$kind-$scen.out
@@ -177,23 +218,30 @@ run() {
   tail -2 "$out.err" | head -1 >&2 || true
   node -e '
     const fs = require("fs");
-    const [file, kind, scen, redis, args, n] = process.argv.slice(1);
+    const [file, kind, scen, redis, args, n, transport] = process.argv.slice(1);
     const lines = fs.readFileSync(file, "utf8").trim().split("\n").filter(Boolean);
-    let r = null, s = null;
+    let r = null, s = null, polling;
     for (const l of lines) {
       const j = JSON.parse(l);
       if (j.servers) s = j.servers; else r = j;
     }
+    // chat-flood names the requests of a polling run on stderr
+    const pm = fs.readFileSync(file + ".err", "utf8").match(
+      /polling: GETs (\d+), POSTs (\d+) on (\d+) connections, resent (\d+), upgrades (\d+), HTTP errors (\d+)/);
+    if (pm) {
+      const [gets, posts, connections, resent, upgrades, http_errors] = pm.slice(1).map(Number);
+      polling = { gets, posts, connections, resent, upgrades, http_errors };
+    }
     console.log(JSON.stringify({ kind, scenario: scen, instances: Number(n),
-      redis_pid: Number(redis) || 0, args, result: r, servers: s }));
-  ' "$out" "$kind" "$scen" "${redis_pid:-0}" "$*" "${#server_pids[@]}" >>"$results" ||
+      redis_pid: Number(redis) || 0, args, transport, polling, result: r, servers: s }));
+  ' "$out" "$kind" "$scen" "${redis_pid:-0}" "$*" "${#server_pids[@]}" "$TRANSPORT" >>"$results" ||
     log "$kind $scen: no result"
 }
 
 t_begin=$(date +%s)
 
 # Can the gateway run as a cluster (Redis adapter)? Otherwise 1 vs 1.
-if [ "$INSTANCES" -gt 1 ]; then
+if [ "$INSTANCES" -gt 1 ] && [[ " $KINDS " == *" gateway "* ]]; then
   if ! start_servers gateway "$INSTANCES"; then
     log "the gateway does not start with --redis: falling back to 1 gateway" \
         "(in-memory) vs 1 Node reference (in-memory)"
@@ -202,7 +250,7 @@ if [ "$INSTANCES" -gt 1 ]; then
   stop_all
 fi
 
-for kind in gateway node; do
+for kind in $KINDS; do
   start_servers "$kind" "$INSTANCES" || { log "cannot start $kind"; exit 1; }
   # fresh processes first: memory per idle connection, then handshakes
   # few rooms: each new room sends roomList to every connected socket
@@ -211,7 +259,7 @@ for kind in gateway node; do
   run "$kind" handshake 120 --clients "$HS_CLIENTS" --handshake --ramp 0 \
     --procs 2 --source-ips "$SRC_IPS"
   run "$kind" room10 120 --clients "$FAN_CLIENTS" --rooms $((FAN_CLIENTS / 10)) \
-    --rate $((FAN_CLIENTS)) --duration "$DURATION" --ramp 2000 --procs 2
+    --rate "$ROOM10_RATE" --duration "$DURATION" --ramp 2000 --procs 2
   for rate in $SWEEP; do
     run "$kind" "room100-$rate" 120 --clients "$FAN_CLIENTS" \
       --rooms $((FAN_CLIENTS / 100)) --rate "$rate" --duration "$DURATION" \
@@ -256,6 +304,7 @@ log "runs done in $((t_end - t_begin)) s; writing $OUT"
   echo "duration=$DURATION"
   echo "instances=$INSTANCES"
   echo "elapsed=$((t_end - t_begin))"
+  echo "transport=$TRANSPORT"
 } >"$work/machine.env"
 
 node "$root/loadtest/bench-report.js" "$results" "$work/machine.env" "$OUT" \
@@ -266,5 +315,5 @@ if command -v gnuplot >/dev/null; then
 else
   log "gnuplot not installed: no plot"
 fi
-cp "$results" "$(dirname "$OUT")/benchmarks-results.jsonl"
+cp "$results" "$(dirname "$OUT")/benchmarks-results$suffix.jsonl"
 log "done: $OUT"
