@@ -337,7 +337,9 @@ static int http_socketio(gw_server_t *srv, struct lws *wsi, gw__pss_t *pss,
 int gw__http_request(gw_server_t *srv, struct lws *wsi, gw__pss_t *pss) {
   char path[256];
   static const enum lws_token_indexes uris[] = {
-      WSI_TOKEN_GET_URI, WSI_TOKEN_POST_URI, WSI_TOKEN_OPTIONS_URI};
+      WSI_TOKEN_GET_URI, WSI_TOKEN_POST_URI,  WSI_TOKEN_OPTIONS_URI,
+      WSI_TOKEN_PUT_URI, WSI_TOKEN_PATCH_URI, WSI_TOKEN_DELETE_URI,
+      WSI_TOKEN_HEAD_URI};
   path[0] = '\0';
   for (size_t i = 0; i < sizeof(uris) / sizeof(*uris); i++)
     if (lws_hdr_total_length(wsi, uris[i]) > 0 &&

@@ -172,9 +172,10 @@ int gw__poll_request(gw_server_t *srv, struct lws *wsi, gw__pss_t *pss,
     /* Refused on its header, before a byte of it is read. */
     srv->metrics.limit_hits[GW_LIMIT_FRAME_SIZE]++;
     gw__session_close(s, CLOSE_PROTOCOL, "POST too large");
-    gw__http_reply(wsi, HTTP_STATUS_REQ_ENTITY_TOO_LARGE, "text/plain",
-                   "payload too large\n", 18, 1);
-    return -1; /* the body is not read: close the connection */
+    /* The body is read and dropped, then answered 413: closing now would
+     * make the client fail writing it instead of reading the answer. */
+    pss->post_fail = 1;
+    return 0;
   }
   park(pss, wsi, s, PSS_POST);
   return 0;
@@ -187,7 +188,7 @@ int gw__poll_body(gw_server_t *srv, struct lws *wsi, gw__pss_t *pss,
   if (pss->kind == PSS_RELAY)
     return gw__relay_body(srv, wsi, pss, in, len);
   if (pss->kind != PSS_POST)
-    return 0;
+    return 0; /* a refused POST's body (post_fail): dropped */
   if (len > srv->cfg->max_payload - pss->body_len) {
     /* A chunked body beyond --max-payload: cut. */
     srv->metrics.limit_hits[GW_LIMIT_FRAME_SIZE]++;
@@ -231,6 +232,11 @@ int gw__poll_body_done(gw_server_t *srv, struct lws *wsi, gw__pss_t *pss) {
     return -1;
   if (pss->kind == PSS_RELAY)
     return gw__relay_body_done(srv, wsi, pss);
+  if (pss->post_fail) {
+    pss->post_fail = 0;
+    return gw__http_reply(wsi, HTTP_STATUS_REQ_ENTITY_TOO_LARGE, "text/plain",
+                          "payload too large\n", 18, 1);
+  }
   if (pss->kind != PSS_POST)
     return 0;
   gw_session_t *s = pss->s;
@@ -278,8 +284,13 @@ int gw__poll_writeable(gw_server_t *srv, struct lws *wsi, gw__pss_t *pss) {
 void gw__poll_closed(gw_server_t *srv, struct lws *wsi, gw__pss_t *pss) {
   if (pss->kind == PSS_RELAY)
     gw__relay_closed(srv, wsi, pss);
-  else if ((pss->kind == PSS_GET || pss->kind == PSS_POST) && pss->s != NULL)
-    unpark(pss, wsi); /* the client went away; the session lives on */
+  else if ((pss->kind == PSS_GET || pss->kind == PSS_POST) && pss->s != NULL) {
+    /* The request's connection closed before its answer: the transport is
+     * dead, as engine.io takes it ("poll connection closed
+     * prematurely"). */
+    gw__session_close(pss->s, CLOSE_DROP, "poll connection closed");
+    unpark(pss, wsi);
+  }
   free(pss->body);
   pss->body = NULL;
   pss->body_len = 0;

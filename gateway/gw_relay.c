@@ -638,8 +638,12 @@ int gw__relay_writeable(gw_server_t *srv, struct lws *wsi, gw__pss_t *pss) {
   if (r->kind == GW_RELAY_POLL) {
     if (r->state != R_ANSWER && r->state != R_FAILED)
       return 0;
-    int rc = gw__http_reply(wsi, r->status, r->ctype, r->body, r->body_len, 1);
+    /* Detach first: completing the transaction may free |pss| (lws drops
+     * the protocol's data); our hold keeps the answer until it is sent. */
+    r->refs++;
     detach(r, pss);
+    int rc = gw__http_reply(wsi, r->status, r->ctype, r->body, r->body_len, 1);
+    relay_unref(r);
     return rc;
   }
   for (int i = 0; i < 32; i++) {

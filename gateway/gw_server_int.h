@@ -133,7 +133,7 @@ typedef struct gw__pss {
   char *body;              /* PSS_POST/PSS_RELAY: the body so far (owned) */
   size_t body_len;
   uint8_t kind;      /* gw__pss_kind_t */
-  uint8_t post_fail; /* PSS_POST: answer 400 at the end of the body */
+  uint8_t post_fail; /* a POST over --max-payload: body dropped, then 413 */
 } gw__pss_t;
 
 struct gw_server {
