@@ -56,6 +56,7 @@ typedef struct fl_opts {
   int json;
   fl_mode_t mode;
   fl_transport_t transport;
+  int spread;   /* --spread: a client's connections on different URLs */
   uint32_t tag; /* run tag: names and message stamps */
 } fl_opts_t;
 
@@ -81,7 +82,7 @@ typedef struct fl_stats {
   uint64_t resent;      /* requests resent once on a new connection */
   uint64_t http_conns;  /* HTTP connections opened */
   uint64_t upgrades;    /* switches from polling to the WebSocket */
-  uint64_t http_errors; /* non-200 answers (the client is closed) */
+  uint64_t http_errors; /* non-200 answers, refused upgrades (fatal) */
   uint64_t http_code[FL_HTTP_CODES]; /* by engine.io code 0-5; [6] other */
   uint64_t first_us;                 /* start of the measured window */
   uint64_t last_us;                  /* last delivery / handshake */

@@ -53,7 +53,8 @@ static void usage(FILE *f) {
           "                  [--source-ips 127.0.0.2-127.0.0.9] [--json]\n"
           "                  [--handshake] [--server-pid PID[,PID...]] "
           "[--drain S]\n"
-          "                  [--transport websocket|polling|upgrade]\n"
+          "                  [--transport websocket|polling|upgrade] "
+          "[--spread]\n"
           "  URL: ws://HOST:PORT[/path] or http://... (path default "
           "/socket.io/?EIO=4&transport=websocket)\n"
           "  --transport: websocket (default) from the first request; "
@@ -62,6 +63,10 @@ static void usage(FILE *f) {
           "client);\n"
           "    upgrade: open by polling, then upgrade to a WebSocket before "
           "the run\n"
+          "  --spread: a client's GET, POST and upgrade connections go to "
+          "consecutive\n"
+          "    URLs of the list (a balancer without affinity), not all to "
+          "the same one\n"
           "  --rate 0: idle mode, hold the connections for --duration and "
           "answer pings\n"
           "  --handshake: connect N clients (upgrade + open + 40), report "
@@ -162,6 +167,8 @@ static int parse_opts(int argc, char **argv, fl_opts_t *o) {
       o->json = 1;
     } else if (strcmp(a, "--handshake") == 0) {
       o->mode = FL_MODE_HANDSHAKE;
+    } else if (strcmp(a, "--spread") == 0) {
+      o->spread = 1;
     } else if (FL_ARG("--transport")) {
       if (strcmp(v, "websocket") == 0) {
         o->transport = FL_TR_WEBSOCKET;
@@ -518,7 +525,7 @@ static int report(fl_coord_t *co) {
   fprintf(
       stderr,
       "\nchat-flood: %s, %u clients over %zu URL(s), %u rooms, %u "
-      "process(es), transport %s\n"
+      "process(es), transport %s%s\n"
       "  set up %" PRIu64 ", connect errors %" PRIu64 ", disconnects %" PRIu64
       ", chat errors %" PRIu64 ", protocol errors %" PRIu64 ", unsent %" PRIu64
       "\n"
@@ -530,11 +537,11 @@ static int report(fl_coord_t *co) {
       : o->mode == FL_MODE_IDLE ? "idle"
                                 : "handshake",
       o->clients, o->nurls, o->rooms, o->procs, fl_transport_name(o->transport),
-      set_up, errors, t.disconnects, t.chat_errors, t.proto_errors, t.unsent,
-      sent, expected, delivered, lost, per_s,
-      o->mode == FL_MODE_HANDSHAKE ? "handshakes" : "deliveries", duration,
-      us_to_ms(fl_hist_percentile(h, 50)), us_to_ms(fl_hist_percentile(h, 90)),
-      us_to_ms(fl_hist_percentile(h, 99)),
+      o->spread ? " (spread)" : "", set_up, errors, t.disconnects,
+      t.chat_errors, t.proto_errors, t.unsent, sent, expected, delivered, lost,
+      per_s, o->mode == FL_MODE_HANDSHAKE ? "handshakes" : "deliveries",
+      duration, us_to_ms(fl_hist_percentile(h, 50)),
+      us_to_ms(fl_hist_percentile(h, 90)), us_to_ms(fl_hist_percentile(h, 99)),
       us_to_ms(fl_hist_percentile(h, 99.9)), us_to_ms(h->count ? h->max : 0));
   if (o->transport != FL_TR_WEBSOCKET) {
     fprintf(stderr,

@@ -69,10 +69,6 @@ struct fl_poll {
 static int hc_send(fl_hconn_t *hc);
 static void hc_closed(uv_handle_t *h);
 
-static const fl_url_t *url_of(const fl_conn_t *c) {
-  return &c->w->o->urls[c->gi % c->w->o->nurls];
-}
-
 static void poll_free(fl_poll_t *pl) {
   free(pl->get.in);
   free(pl->post.in);
@@ -134,7 +130,8 @@ static void on_hc_connect(uv_connect_t *req, int status) {
 /* Opens a new TCP connection for |hc|. Returns 0 or an error. */
 static int hc_open(fl_hconn_t *hc) {
   fl_poll_t *pl = hc->pl;
-  int rc = fl__tcp_connect(pl->c, &hc->tcp, &hc->creq, hc, on_hc_connect);
+  int rc = fl__tcp_connect(pl->c, hc->is_post ? FL_ROLE_POST : FL_ROLE_MAIN,
+                           &hc->tcp, &hc->creq, hc, on_hc_connect);
   if (rc < 0)
     return rc;
   pl->handles++;
@@ -167,7 +164,7 @@ static void hc_closed(uv_handle_t *h) {
 static int hc_write(fl_hconn_t *hc) {
   fl_poll_t *pl = hc->pl;
   fl_conn_t *c = pl->c;
-  const fl_url_t *u = url_of(c);
+  const fl_url_t *u = fl__url(c, hc->is_post ? FL_ROLE_POST : FL_ROLE_MAIN);
   int rc;
   hc->pending = 0;
   hc->head = 0;
@@ -223,7 +220,7 @@ static int post_flush(fl_poll_t *pl) {
   if (pl->req != NULL || pl->qlen == 0 || pl->sid[0] == '\0' ||
       c->upg == FL_U_PAUSING)
     return 0;
-  const fl_url_t *u = url_of(c);
+  const fl_url_t *u = fl__url(c, FL_ROLE_POST);
   size_t cut = fl_eio_cut(pl->q, pl->qlen, pl->max_payload);
   char target[512], head[768];
   size_t tl = fl_eio_target(target, sizeof target, u->path, "polling", pl->t++,

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fl_http.h"
 #include "fl_sio.h"
 #include "fl_worker_int.h"
 
@@ -217,8 +218,13 @@ static void on_connect(uv_connect_t *req, int status);
 static void alloc(uv_handle_t *h, size_t hint, uv_buf_t *b);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
 
-int fl__tcp_connect(fl_conn_t *c, uv_tcp_t *tcp, uv_connect_t *req, void *data,
-                    uv_connect_cb cb) {
+const fl_url_t *fl__url(const fl_conn_t *c, enum fl_role role) {
+  const fl_opts_t *o = c->w->o;
+  return &o->urls[(c->gi + (o->spread ? (uint32_t)role : 0)) % o->nurls];
+}
+
+int fl__tcp_connect(fl_conn_t *c, enum fl_role role, uv_tcp_t *tcp,
+                    uv_connect_t *req, void *data, uv_connect_cb cb) {
   fl_worker_t *w = c->w;
   const fl_opts_t *o = w->o;
   int rc = uv_tcp_init_ex(w->loop, tcp, AF_INET);
@@ -240,7 +246,7 @@ int fl__tcp_connect(fl_conn_t *c, uv_tcp_t *tcp, uv_connect_t *req, void *data,
     if (uv_tcp_bind(tcp, (const struct sockaddr *)&sa, 0) != 0)
       return 1;
   }
-  const fl_url_t *u = &o->urls[c->gi % o->nurls];
+  const fl_url_t *u = fl__url(c, role);
   req->data = data;
   if (uv_tcp_connect(req, tcp, (const struct sockaddr *)&u->addr, cb) != 0)
     return 1;
@@ -248,7 +254,9 @@ int fl__tcp_connect(fl_conn_t *c, uv_tcp_t *tcp, uv_connect_t *req, void *data,
 }
 
 int fl__ws_open(fl_conn_t *c) {
-  int rc = fl__tcp_connect(c, &c->tcp, &c->creq, c, on_connect);
+  int rc = fl__tcp_connect(
+      c, c->upg == FL_U_PROBING ? FL_ROLE_UPGRADE : FL_ROLE_MAIN, &c->tcp,
+      &c->creq, c, on_connect);
   if (rc < 0)
     return rc;
   c->handle_open = 1;
@@ -283,7 +291,8 @@ static void on_connect(uv_connect_t *req, int status) {
     memcpy(raw + i, &r, 8);
   }
   fl_ws_base64(raw, 16, c->key);
-  const fl_url_t *u = &w->o->urls[c->gi % w->o->nurls];
+  const fl_url_t *u =
+      fl__url(c, c->upg == FL_U_PROBING ? FL_ROLE_UPGRADE : FL_ROLE_MAIN);
   const char *target = u->path;
   char upg[512];
   if (c->upg == FL_U_PROBING) {
@@ -467,6 +476,30 @@ static int ws_control(void *u, int opcode, const uint8_t *p, size_t n) {
 
 static const fl_ws_callbacks_t ws_cb = {ws_begin, ws_data, ws_end, ws_control};
 
+/* Counts a refused WebSocket handshake: an HTTP answer other than 101 is
+ * an HTTP error (by its engine.io code when its JSON body is here). */
+static void ws_refused(fl_conn_t *c) {
+  fl_worker_t *w = c->w;
+  fl_http_resp_t r;
+  long head = fl_http_head(c->hbuf, c->hlen, &r);
+  if (head > 0 && r.status != 101) {
+    int64_t code = -1;
+    size_t have = c->hlen - (size_t)head;
+    if (r.body != FL_HTTP_BODY_LENGTH || have < r.length ||
+        fl_json_int(c->hbuf + head, (size_t)r.length, "code", &code) != 0 ||
+        code < 0 || code >= FL_HTTP_CODES - 1)
+      code = FL_HTTP_CODES - 1;
+    w->st.http_errors++;
+    w->st.http_code[code]++;
+  }
+  if (w->debug) {
+    const char *eol = memchr(c->hbuf, '\r', c->hlen);
+    int ll = eol ? (int)(eol - c->hbuf) : (int)(c->hlen > 80 ? 80 : c->hlen);
+    fprintf(stderr, "chat-flood: client %u: WebSocket refused: %.*s\n", c->gi,
+            ll, c->hbuf);
+  }
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b) {
   fl_conn_t *c = s->data;
   fl_worker_t *w = c->w;
@@ -492,13 +525,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b) {
     if (head == 0)
       return;
     if (head < 0) {
-      if (w->debug) {
-        const char *eol = memchr(c->hbuf, '\r', c->hlen);
-        int ll =
-            eol ? (int)(eol - c->hbuf) : (int)(c->hlen > 80 ? 80 : c->hlen);
-        fprintf(stderr, "chat-flood: client %u: WebSocket refused: %.*s\n",
-                c->gi, ll, c->hbuf);
-      }
+      ws_refused(c);
       conn_close(c, 1);
       return;
     }

@@ -112,14 +112,25 @@ int fl__packet(fl_conn_t *c, const char *p, size_t n, int truncated);
  * (counted), not our own shutdown. Idempotent. */
 void fl__conn_close(fl_conn_t *c, int failed);
 
+/* What a client's TCP connection carries: with --spread each goes to
+ * another of the --url list, as a balancer without affinity would send it. */
+enum fl_role {
+  FL_ROLE_MAIN = 0, /* the WebSocket, or the polling GETs */
+  FL_ROLE_POST,     /* the polling POSTs */
+  FL_ROLE_UPGRADE   /* the WebSocket of an upgrade */
+};
+
+/* fl__url is the URL of |c|'s connection for |role| (borrowed). */
+const fl_url_t *fl__url(const fl_conn_t *c, enum fl_role role);
+
 /* fl__tcp_connect initializes |tcp| (its data = |data|), binds it to the
  * client's source address (--source-ips) and starts connecting to the
- * client's URL; |cb| runs once with |req| (data = |data|). Returns 0; or a
- * negative libuv error when |tcp| could not be initialized (nothing to
- * close); or 1 when |tcp| was initialized but the connect did not start
- * (the caller closes |tcp|; |cb| never runs). */
-int fl__tcp_connect(fl_conn_t *c, uv_tcp_t *tcp, uv_connect_t *req, void *data,
-                    uv_connect_cb cb);
+ * client's URL for |role|; |cb| runs once with |req| (data = |data|).
+ * Returns 0; or a negative libuv error when |tcp| could not be initialized
+ * (nothing to close); or 1 when |tcp| was initialized but the connect did
+ * not start (the caller closes |tcp|; |cb| never runs). */
+int fl__tcp_connect(fl_conn_t *c, enum fl_role role, uv_tcp_t *tcp,
+                    uv_connect_t *req, void *data, uv_connect_cb cb);
 
 /* fl__write sends |len| bytes (borrowed) on |s|: uv_try_write first, then
  * a copy of the rest. Returns 0 or a negative libuv error. */
