@@ -219,6 +219,8 @@ static int field(const char *s, size_t n, head_t *h) {
 }
 
 int gw_httpresp_parse(const char *buf, size_t len, gw_httpresp_t *out) {
+  memset(out, 0, sizeof(*out));
+  out->content_length = -1;
   if (len == 0)
     return 0;
   size_t lim = len < GW_HTTPRESP_MAX_HEAD ? len : GW_HTTPRESP_MAX_HEAD;

@@ -35,10 +35,12 @@ typedef struct gw_httpresp {
  *   0          more bytes are needed (only while len < GW_HTTPRESP_MAX_HEAD).
  *   GW_EPROTO  malformed, or no end of head within GW_HTTPRESP_MAX_HEAD
  *              bytes.
- * |out| is written only when it returns > 0. The answer depends only on the
- * bytes given: on a prefix of an input it is 0 or that input's answer, so a
- * reader may call it again each time more bytes arrive (and malformed
- * starts, such as a status line not beginning "HTTP/1.", fail early).
+ * On 0 and GW_EPROTO |out| is cleared (status 0, content_length -1, no
+ * flags, content_type NULL), so a caller that reads it anyway sees no
+ * garbage. The answer depends only on the bytes given: on a prefix of an input
+ * it is 0 or that input's answer, so a reader may call it again each time more
+ * bytes arrive (and malformed starts, such as a status line not beginning
+ * "HTTP/1.", fail early).
  *
  * Accepted: "HTTP/1.1" and "HTTP/1.0"; a three-digit status 100..599
  * followed by SP and a reason phrase (possibly empty), or by the line end;

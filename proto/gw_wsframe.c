@@ -13,6 +13,7 @@ static int valid_opcode(unsigned op) {
 }
 
 int gw_wsframe_parse(const uint8_t *buf, size_t len, gw_wsframe_t *out) {
+  memset(out, 0, sizeof(*out));
   if (len == 0)
     return 0;
   unsigned b0 = buf[0];
@@ -46,10 +47,8 @@ int gw_wsframe_parse(const uint8_t *buf, size_t len, gw_wsframe_t *out) {
   if (len < hlen)
     return 0;
   out->fin = fin;
-  out->rsv = 0;
   out->opcode = op & 15;
   out->masked = masked;
-  memset(out->mask, 0, sizeof(out->mask));
   if (masked)
     memcpy(out->mask, buf + 2 + ext, 4);
   out->len = plen;

@@ -42,7 +42,7 @@ typedef struct gw_wsframe {
  *              (opcode >= 8) with len > 125 or without fin, a 64-bit length
  *              with its top bit set, or a length not in its shortest
  *              encoding (126 for < 126, 127 for < 65536).
- * |out| is written only when it returns > 0. Errors are reported as soon as
+ * On 0 and GW_EPROTO |out| is zeroed. Errors are reported as soon as
  * the bytes that show them are there, and on a prefix of an input the
  * answer is 0 or that input's answer. Whether the frame should be masked
  * (a server's frames are not, a client's are) is the caller's check. */

@@ -4,7 +4,7 @@
  *  - parse then write: a header parse accepts re-encodes with
  *    gw_wsframe_header to exactly the bytes it was parsed from (so rsv is 0
  *    and the length encoding is the shortest), and every proper prefix of
- *    it needs more bytes;
+ *    it needs more bytes; |out| is zeroed unless a length is returned;
  *  - on a prefix of any input the answer is 0 or the input's own answer,
  *    and 0 only while the input is shorter than GW_WSFRAME_MAX_HEADER;
  *  - write then parse: the input also picks fin, opcode, length and mask;
@@ -56,10 +56,16 @@ static void parse_then_write(const uint8_t *data, size_t size) {
         gw_wsframe_header(h, f.fin, f.opcode, f.len, f.masked ? f.mask : NULL);
     if (n != (size_t)rc || memcmp(h, data, n) != 0)
       FAIL("re-encoded to %zu other bytes than the %d parsed", n, rc);
-  } else if (rc == 0) {
+  } else {
+    static const gw_wsframe_t zero;
+    if (f.fin || f.rsv || f.opcode || f.masked || f.len ||
+        memcmp(f.mask, zero.mask, 4) != 0)
+      FAIL("|out| not zeroed on %d", rc);
+  }
+  if (rc == 0) {
     if (size >= GW_WSFRAME_MAX_HEADER)
       FAIL("0 with %zu bytes", size);
-  } else if (rc != GW_EPROTO) {
+  } else if (rc < 0 && rc != GW_EPROTO) {
     FAIL("returned %d", rc);
   }
   size_t top = size < GW_WSFRAME_MAX_HEADER + 1 ? size : 15;
