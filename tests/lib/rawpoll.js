@@ -124,6 +124,12 @@ function eioRequest(url, opts = {}) {
       // A response already being read wins over a write error (EPIPE after
       // an early 413, for example): its 'end' or 'aborted' settles.
       if (req.res && !req.res.complete && !req.res.destroyed) return;
+      if (req.reusedSocket && !req.res) {
+        const why = ` (${method} ${p} on a kept-alive connection: the server closed it after its ` +
+          'previous answer without sending Connection: close)';
+        e.message += why;
+        if (typeof e.stack === 'string') e.stack = e.stack.replace(/^([^\n]*)/, `$1${why}`);
+      }
       finish(reject, e);
     });
     if (body) req.end(body);
