@@ -64,8 +64,9 @@ typedef struct gw__relay {
   const char *body;
   size_t body_len;
   /* WebSocket */
-  gw_outq_t q;    /* messages for the client */
-  uint16_t close; /* close code for the client, once the owner closed */
+  gw_outq_t q;     /* messages for the client */
+  uint16_t close;  /* close code for the client, once the owner closed */
+  uint8_t mask[4]; /* our frames' masking key (RFC 6455 5.3) */
 } gw__relay_t;
 
 /* ---- life -----------------------------------------------------------------
@@ -209,10 +210,12 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
 static int poll_answer(gw__relay_t *r, int eof) {
   gw_httpresp_t hr;
   int head = gw_httpresp_parse(r->in, r->in_len, &hr);
-  if (head < 0 || (head == 0 && eof))
+  if (head < 0)
     return -1;
-  if (head == 0 || hr.chunked)
-    return hr.chunked ? -1 : 0; /* lws answers ours with a length */
+  if (head == 0)
+    return eof ? -1 : 0;
+  if (hr.chunked)
+    return -1; /* lws answers ours with a length */
   size_t avail = r->in_len - (size_t)head;
   if (hr.content_length >= 0) {
     if (avail < (uint64_t)hr.content_length)
@@ -540,6 +543,7 @@ int gw__relay_ws_start(gw_server_t *srv, struct lws *wsi, gw__pss_t *pss,
   char head[512];
   uint8_t key[16];
   lws_get_random(lws_get_context(wsi), key, sizeof(key));
+  lws_get_random(lws_get_context(wsi), r->mask, sizeof(r->mask));
   char key64[32];
   lws_b64_encode_string((const char *)key, sizeof(key), key64, sizeof(key64));
   int n = snprintf(head, sizeof(head),
@@ -572,14 +576,13 @@ static void on_ws_written(uv_write_t *w, int status) {
 }
 
 /* forward writes one whole client message to the owner, as a masked frame
- * (the mask key is zero: this hop is between our own instances). */
+ * (masked while it is copied into the write buffer). */
 static int forward(gw__relay_t *r, const char *msg, size_t len) {
   if (r->state != R_UP)
     return -1;
   if (uv_stream_get_write_queue_size((uv_stream_t *)&r->tcp) >
       r->srv->cfg->queue_bytes)
     return -1; /* the owner does not keep up: cut */
-  static const uint8_t zero[4] = {0, 0, 0, 0};
   uv_write_t *w = malloc(sizeof(*w) + sizeof(char *));
   char *buf = malloc(GW_WSFRAME_MAX_HEADER + len);
   if (w == NULL || buf == NULL) {
@@ -587,8 +590,10 @@ static int forward(gw__relay_t *r, const char *msg, size_t len) {
     free(buf);
     return -1;
   }
-  size_t hl = gw_wsframe_header((uint8_t *)buf, 1, GW_WSFRAME_TEXT, len, zero);
+  size_t hl =
+      gw_wsframe_header((uint8_t *)buf, 1, GW_WSFRAME_TEXT, len, r->mask);
   memcpy(buf + hl, msg, len);
+  gw_wsframe_unmask((uint8_t *)buf + hl, len, r->mask, 0);
   ((char **)(w + 1))[0] = buf;
   w->data = r;
   uv_buf_t b = uv_buf_init(buf, (unsigned)(hl + len));

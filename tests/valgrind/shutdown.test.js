@@ -45,10 +45,19 @@ test(`valgrind: clean shutdown after a chat session (${MODE})`, { timeout: 12000
   try {
     const a = await h.connect(gw.url, { timeout: 10000 });
     const b = await h.connect(gw.url, { timeout: 10000 });
+    // Long-polling, and polling upgraded to WebSocket, under valgrind too.
+    const c = await h.connect(gw.url, { timeout: 10000, transports: ['polling'] });
+    const d = await h.connect(gw.url, { timeout: 10000, transports: ['polling', 'websocket'] });
     assert.strictEqual((await h.emitAck(a, 'create', { roomName: 'vg', userName: 'alice' }, 10000)).ok, true);
     assert.strictEqual((await h.emitAck(b, 'create', { roomName: 'vg', userName: 'bob' }, 10000)).ok, true);
     assert.strictEqual((await h.emitAck(a, 'sendMessage', { message: 'hi 😀' }, 10000)).ok, true);
     await h.waitFor(b, 'newMessage', (m) => m.message === 'hi 😀', 10000);
+    assert.strictEqual((await h.emitAck(c, 'create', { roomName: 'vg', userName: 'carol' }, 10000)).ok, true);
+    assert.strictEqual((await h.emitAck(d, 'create', { roomName: 'vg', userName: 'dave' }, 10000)).ok, true);
+    assert.strictEqual((await h.emitAck(c, 'sendMessage', { message: 'from polling' }, 10000)).ok, true);
+    await h.waitFor(d, 'newMessage', (m) => m.message === 'from polling', 10000);
+    await h.waitFor(a, 'newMessage', (m) => m.message === 'from polling', 10000);
+    d.close();
     assert.strictEqual((await h.emitAck(a, 'sendMessage', { message: 'dm', select: b.id }, 10000)).ok, true);
     assert.strictEqual((await h.emitAck(b, 'create', { roomName: 'vg', userName: 'alice' }, 10000)).error.code, 'name_taken');
     const raw = h.rawWs(gw.url);
@@ -56,10 +65,13 @@ test(`valgrind: clean shutdown after a chat session (${MODE})`, { timeout: 12000
     raw.send('4abc'); // malformed: closes only that connection
     assert.strictEqual((await h.emitAck(b, 'leave', undefined, 10000)).ok, true);
     a.close();
-    // b stays connected: the drain must close it.
+    // b and c (its long-poll parked) stay connected: the drain must close
+    // them.
     const reason = h.waitDisconnect(b, 20000);
+    const reasonC = h.waitDisconnect(c, 20000);
     gw.proc.kill('SIGTERM');
     assert.strictEqual(await reason, 'transport close');
+    assert.ok(['transport close', 'transport error'].includes(await reasonC), 'polling client closed by the drain');
     const code = await gw.exited;
     assert.strictEqual(code, 0, `exit ${code}; valgrind said:\n${gw.log()}`);
     assert.match(gw.log(), /Memcheck/);
