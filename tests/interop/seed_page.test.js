@@ -182,9 +182,10 @@ test('the seed 000 page, unmodified, on 3 gateways behind round-robin nginx', as
   console.log(`# ${seedFile}: views/client.ejs, ${Buffer.byteLength(page)} bytes, served from ${webRoot}`);
 
   const cluster = await h.startCluster({ gateways: 3, redis: true, args: ['--web-root', webRoot] });
-  t.after(() => cluster.stop());
+  let stopped = false;
+  t.after(() => stopped || cluster.stop());
   const ngx = await startNginx({ upstreams: cluster.gateways.map((g, i) => ({ node: `gw${i + 1}`, port: g.port })) });
-  t.after(() => ngx.stop());
+  t.after(() => stopped || ngx.stop());
 
   // Each gateway's peer tag (the first 6 characters of the sids it
   // issues), from a raw polling handshake straight to it.
@@ -211,7 +212,7 @@ test('the seed 000 page, unmodified, on 3 gateways behind round-robin nginx', as
   }
 
   const browser = await launchBrowser();
-  t.after(() => browser.close());
+  t.after(() => stopped || browser.close());
   const snap = screenshotter(artifactDir('seed_page'));
   const t0 = Date.now();
   const shot = async (who, step) => {
@@ -320,4 +321,10 @@ test('the seed 000 page, unmodified, on 3 gateways behind round-robin nginx', as
   console.log(`# relays ${relays}, upgrades ${upgrades} over the 3 gateways`);
   console.log(`# the seed's server and this gateway differ in:${SEED_DIFFERENCES}`);
   assert.ok(upgrades >= 2, `both pages upgraded (chat_upgrades_total ${upgrades})`);
+
+  // Every gateway exits 0 (under ASan a leak or error report would not).
+  stopped = true;
+  await browser.close();
+  await ngx.stop();
+  assert.deepEqual(await cluster.stop(), [0, 0, 0], 'gateway exit codes');
 });
