@@ -11,7 +11,10 @@
  *     Redis, where every membership change and the events it causes are one
  *     atomic step in Redis.
  * gw_adapter_new (gw_adapter.c) picks one from the config. Both must pass
- * the same protocol test suite.
+ * the same protocol test suite. The adapter also keeps the peer registry
+ * (gw_adapter_peer_lookup): which address each live gateway instance
+ * advertises under its peer tag, so requests can be relayed to the owner of
+ * a session.
  *
  * Effects of each call (the chat protocol, docs/protocol.md):
  *   join   -> leaves the previous room first (with the leave effects), then
@@ -100,7 +103,9 @@ typedef struct gw_adapter_stats {
   uint64_t pending_full;   /* requests refused: max_pending in flight */
   uint64_t bad_messages;   /* malformed backend messages dropped */
   uint64_t peer_lookups;   /* gw_adapter_peer_lookup calls */
-  uint64_t peer_lookup_failures; /* of those, ended GW_EUNAVAIL/ETIMEDOUT */
+  /* Of those, the ones that failed, returned or through the callback:
+   * GW_EUNAVAIL, GW_ETIMEDOUT, GW_ENOMEM (not GW_ENOTFOUND, GW_EINVAL). */
+  uint64_t peer_lookup_failures;
 } gw_adapter_stats_t;
 
 typedef struct gw_adapter_ops {
@@ -237,8 +242,8 @@ static inline int gw_adapter_advertise_ok(const char *addr) {
  * relayed there. Returns 0, then |cb| runs exactly once (see gw_peer_fn),
  * possibly before this returns; or an error, and |cb| never runs:
  * GW_EINVAL (|tag| is not well formed: gw_adapter_peer_tag_ok),
- * GW_ENOTFOUND (memory: one process has no peers), GW_EUNAVAIL (Redis down,
- * closing, or max_pending requests in flight), GW_ENOMEM.
+ * GW_ENOTFOUND (memory: one process has no peers), GW_EUNAVAIL (Redis down
+ * or re-syncing, closing, or max_pending requests in flight), GW_ENOMEM.
  * Redis: one GET of the tag's key under the command deadline
  * (GW_ETIMEDOUT). A node's key lives while it heartbeats (expiry
  * node_ttl_ms) and goes with gw_adapter_close or when it is reaped; a
