@@ -53,8 +53,10 @@ async function main() {
   }
   const js = await L.httpGet(L.url(port), '/socket.io/socket.io.js');
   check(js.status === 200 && js.body.length > 1000, `/socket.io/socket.io.js through nginx: ${js.status}`);
-  const poll = await L.httpGet(L.url(port), '/socket.io/?EIO=4&transport=polling');
-  check(poll.status === 400, `unsupported transport answered by the gateway, not retried: ${poll.status}`);
+  const poll = await L.httpGet(L.url(port), '/socket.io/?EIO=3&transport=polling');
+  check(poll.status === 400, `unsupported protocol version answered by the gateway, not retried: ${poll.status}`);
+  const open = await L.httpGet(L.url(port), '/socket.io/?EIO=4&transport=polling');
+  check(open.status === 200 && /^0\{"sid":/.test(open.body), `a polling handshake through nginx: ${open.status}`);
   const met = await L.httpGet(L.url(port), '/metrics');
   check(met.status === 404, `/metrics not exposed through the load balancer: ${met.status}`);
 
