@@ -349,7 +349,8 @@ void gw_config_usage(void *out) {
   gw_config_t d;
   gw_config_defaults(&d);
   fprintf(f, "usage: chat-gateway [options]\n\n"
-             "A Socket.IO v5 (Engine.IO v4, WebSocket) chat gateway.\n"
+             "A Socket.IO v5 (Engine.IO v4: WebSocket and long-polling) chat "
+             "gateway.\n"
              "Each option can also be set by the environment variable "
              "shown.\n\n");
   for (size_t i = 0; i < NOPTS; i++) {

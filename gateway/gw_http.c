@@ -139,6 +139,22 @@ static const char *request_origin(struct lws *wsi, char *buf, size_t cap) {
   return buf;
 }
 
+int gw__http_content_length(struct lws *wsi, uint64_t *len) {
+  char cl[32];
+  int n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+  if (n <= 0 || n >= (int)sizeof(cl) ||
+      lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) != n)
+    return -1;
+  uint64_t v = 0;
+  for (int i = 0; i < n; i++) {
+    if (cl[i] < '0' || cl[i] > '9' || v > (UINT64_MAX - 9) / 10)
+      return -1;
+    v = v * 10 + (uint64_t)(cl[i] - '0');
+  }
+  *len = v;
+  return 0;
+}
+
 int gw__http_origin_ok(gw_server_t *srv, struct lws *wsi) {
   char origin[256];
   const char *o = request_origin(wsi, origin, sizeof(origin));

@@ -116,10 +116,12 @@ size_t gw_metrics_render(const gw_metrics_t *m, const gw_chat_stats_t *cs,
           in_name, cs->events_in, GW_IN__COUNT);
   labeled(&o, "chat_events_out_total", "Frames written to sockets, by event.",
           "event", out_name, m->events_out, GW_EV__COUNT);
-  scalar(&o, "chat_frames_out_total", "counter", "WebSocket frames written.",
+  scalar(&o, "chat_frames_out_total", "counter",
+         "Engine.IO packets written (WebSocket frames, packets in polling "
+         "answers).",
          m->frames_out);
   scalar(&o, "chat_bytes_out_total", "counter",
-         "WebSocket payload bytes written.", m->bytes_out);
+         "Engine.IO packet bytes written, either transport.", m->bytes_out);
   labeled(&o, "chat_errors_total", "Chat errors answered, by code.", "code",
           err_name, cs->errors, GW_CE__COUNT);
   scalar(&o, "chat_slow_readers_dropped_total", "counter",
@@ -159,6 +161,11 @@ size_t gw_metrics_render(const gw_metrics_t *m, const gw_chat_stats_t *cs,
          "Backend reconnections.", as->reconnects);
   scalar(&o, "chat_adapter_nodes_reaped_total", "counter",
          "Dead nodes cleaned up by this process.", as->nodes_reaped);
+  scalar(&o, "chat_adapter_peer_lookups_total", "counter",
+         "Owner address lookups for relays (peer registry).", as->peer_lookups);
+  scalar(&o, "chat_adapter_peer_lookup_failures_total", "counter",
+         "Owner address lookups that failed (backend down or slow).",
+         as->peer_lookup_failures);
   scalar(&o, "chat_adapter_bad_messages_total", "counter",
          "Malformed backend (Redis pub/sub) messages dropped.",
          as->bad_messages);

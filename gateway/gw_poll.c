@@ -165,10 +165,22 @@ int gw__poll_request(gw_server_t *srv, struct lws *wsi, gw__pss_t *pss,
                       s->post ? "overlapping POST" : "binary POST");
     return reply_json(wsi, HTTP_STATUS_BAD_REQUEST, E_BAD_REQUEST);
   }
-  char cl[32];
-  if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
-      lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
-      strtoull(cl, NULL, 10) > srv->cfg->max_payload) {
+  uint64_t clen;
+  if (gw__http_content_length(wsi, &clen) != 0) {
+    /* No Content-Length (a chunked body): lws 4.1.6 reads request bodies
+     * by their length only. Browsers and Socket.IO clients send one. */
+    gw__http_reply(wsi, HTTP_STATUS_LENGTH_REQUIRED, "application/json",
+                   E_BAD_REQUEST, strlen(E_BAD_REQUEST), 1);
+    return -1; /* what follows is a body we cannot frame: close */
+  }
+  if (clen == 0) {
+    /* An empty payload decodes to a parse error: engine.io closes. lws
+     * would not report the end of an empty body. */
+    srv->metrics.protocol_errors++;
+    gw__session_close(s, CLOSE_PROTOCOL, "empty POST");
+    return reply_json(wsi, HTTP_STATUS_BAD_REQUEST, E_BAD_REQUEST);
+  }
+  if (clen > srv->cfg->max_payload) {
     /* Refused on its header, before a byte of it is read. */
     srv->metrics.limit_hits[GW_LIMIT_FRAME_SIZE]++;
     gw__session_close(s, CLOSE_PROTOCOL, "POST too large");

@@ -43,6 +43,7 @@ enum { R_LOOKUP, R_CONNECT, R_UP, R_ANSWER, R_FAILED, R_DONE };
 
 typedef struct gw__relay {
   gw_server_t *srv;
+  gw_list_t link;  /* srv->relay_list */
   struct lws *wsi; /* the client's connection; NULL once it is gone */
   unsigned refs;   /* client, lookup in flight, each open uv handle */
   uint8_t kind;    /* gw_relay_kind_t */
@@ -79,6 +80,7 @@ static void relay_unref(gw__relay_t *r) {
   GW_CHECK(r->wsi == NULL && !r->tcp_open && !r->timer_open);
   r->srv->relays--;
   r->srv->metrics.relays_active--;
+  gw_list_remove(&r->link);
   gw_outq_close(&r->q);
   free(r->out);
   free(r->in);
@@ -178,6 +180,7 @@ static gw__relay_t *relay_new(gw_server_t *srv, struct lws *wsi, int kind,
   gw_outq_init(&r->q, (uint32_t)srv->cfg->queue_frames,
                (size_t)srv->cfg->queue_bytes);
   srv->relays++;
+  gw_list_push_back(&srv->relay_list, &r->link);
   srv->metrics.relays[kind]++;
   srv->metrics.relays_active++;
   uv_timer_init(srv->loop, &r->timer);
@@ -424,13 +427,19 @@ static void start(gw__relay_t *r, uint64_t timeout_ms) {
 /* ---- polling ------------------------------------------------------------- */
 
 /* relayable says whether |sid|'s owner may be asked: relaying is on, this
- * request is no relay itself, a relay is free. On no, *why is set (for a
- * refusal of the limit) or left -1. */
+ * request is no relay itself, we are not draining, a relay is free. On no,
+ * *why is GW_RELAY_FAIL_LIMIT (counted) or GW_RELAY_FAIL__COUNT (draining),
+ * both answered 503, or -1 (answered "Session ID unknown"). */
 static int relayable(gw_server_t *srv, struct lws *wsi, int *why) {
   *why = -1;
-  if (srv->cfg->max_relays == 0 ||
+  /* One instance (no Redis, no peer registry) relays nowhere. */
+  if (srv->cfg->max_relays == 0 || srv->cfg->redis_url == NULL ||
       lws_hdr_custom_length(wsi, "x-gw-relay:", 11) > 0)
     return 0;
+  if (srv->state != ST_RUNNING) {
+    *why = GW_RELAY_FAIL__COUNT; /* draining: 503, not counted */
+    return 0;
+  }
   if (srv->relays >= srv->cfg->max_relays) {
     GW_LOGD("relay refused: --max-relays (%llu) in flight",
             (unsigned long long)srv->cfg->max_relays);
@@ -445,7 +454,7 @@ int gw__relay_poll(gw_server_t *srv, struct lws *wsi, gw__pss_t *pss,
                    const char *method, const char *sid) {
   int why;
   if (!relayable(srv, wsi, &why)) {
-    if (why == GW_RELAY_FAIL_LIMIT)
+    if (why >= 0) /* over --max-relays, or draining: try another */
       return gw__http_reply(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE,
                             "application/json", E_BUSY, strlen(E_BUSY), 1);
     return gw__http_reply(wsi, HTTP_STATUS_BAD_REQUEST, "application/json",
@@ -455,6 +464,19 @@ int gw__relay_poll(gw_server_t *srv, struct lws *wsi, gw__pss_t *pss,
   if (!get && strcmp(method, "POST") != 0)
     return gw__http_reply(wsi, HTTP_STATUS_BAD_REQUEST, "application/json",
                           E_BAD_REQUEST, strlen(E_BAD_REQUEST), 1);
+  uint64_t clen = 0;
+  if (!get && gw__http_content_length(wsi, &clen) != 0) {
+    gw__http_reply(wsi, HTTP_STATUS_LENGTH_REQUIRED, "application/json",
+                   E_BAD_REQUEST, strlen(E_BAD_REQUEST), 1);
+    return -1; /* an unframed body follows (gw_poll.c) */
+  }
+  if (!get && clen > srv->cfg->max_payload) {
+    /* Refused here on its header, as the owner would. The owner's session
+     * ends at its ping timeout: its client gets no more answers. */
+    srv->metrics.limit_hits[GW_LIMIT_FRAME_SIZE]++;
+    pss->post_fail = 1; /* gw_poll.c drops the body, then answers 413 */
+    return 0;
+  }
   gw__relay_t *r = relay_new(srv, wsi, GW_RELAY_POLL, sid);
   if (r == NULL)
     return -1;
@@ -501,14 +523,21 @@ int gw__relay_body(gw_server_t *srv, struct lws *wsi, gw__pss_t *pss,
 
 int gw__relay_body_done(gw_server_t *srv, struct lws *wsi, gw__pss_t *pss) {
   gw__relay_t *r = pss->relay;
-  (void)wsi;
-  char head[320];
+  /* The client's Content-Type goes along: the owner refuses binary. */
+  char ctype[128] = "text/plain;charset=UTF-8";
+  if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE) > 0 &&
+      lws_hdr_copy(wsi, ctype, sizeof(ctype), WSI_TOKEN_HTTP_CONTENT_TYPE) < 0)
+    snprintf(ctype, sizeof(ctype), "application/octet-stream");
+  for (char *c = ctype; *c; c++)
+    if ((unsigned char)*c < 0x20)
+      *c = ' '; /* no header injection */
+  char head[448];
   int n = snprintf(head, sizeof(head),
                    "POST /socket.io/?EIO=4&transport=polling&sid=%s "
                    "HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n"
-                   "X-Gw-Relay: 1\r\nContent-Type: text/plain;charset=UTF-8\r\n"
+                   "X-Gw-Relay: 1\r\nContent-Type: %s\r\n"
                    "Content-Length: %zu\r\n\r\n",
-                   r->sid, pss->body_len);
+                   r->sid, ctype, pss->body_len);
   r->out = malloc((size_t)n + pss->body_len);
   if (r->out == NULL)
     return -1;
@@ -525,15 +554,23 @@ int gw__relay_body_done(gw_server_t *srv, struct lws *wsi, gw__pss_t *pss) {
 
 /* ---- WebSocket ----------------------------------------------------------- */
 
-int gw__relay_ws_ok(gw_server_t *srv, const char *sid) {
-  return srv->cfg->max_relays > 0 && srv->relays < srv->cfg->max_relays &&
-         sid[0] != '\0' && memcmp(sid, srv->peer_tag, GW_PEER_TAG_LEN) != 0;
+int gw__relay_ws_ok(gw_server_t *srv, struct lws *wsi, const char *sid) {
+  if (srv->cfg->max_relays == 0 || srv->cfg->redis_url == NULL ||
+      sid[0] == '\0' || memcmp(sid, srv->peer_tag, GW_PEER_TAG_LEN) == 0 ||
+      lws_hdr_custom_length(wsi, "x-gw-relay:", 11) > 0)
+    return 0;
+  if (srv->state != ST_RUNNING)
+    return -1;
+  if (srv->relays >= srv->cfg->max_relays) {
+    srv->metrics.relay_failures[GW_RELAY_FAIL_LIMIT]++;
+    return -1;
+  }
+  return 1;
 }
 
 int gw__relay_ws_start(gw_server_t *srv, struct lws *wsi, gw__pss_t *pss,
                        const char *sid) {
-  if (!gw__relay_ws_ok(srv, sid) ||
-      lws_hdr_custom_length(wsi, "x-gw-relay:", 11) > 0)
+  if (gw__relay_ws_ok(srv, wsi, sid) <= 0)
     return -1;
   gw__relay_t *r = relay_new(srv, wsi, GW_RELAY_WEBSOCKET, sid);
   if (r == NULL)
@@ -676,4 +713,17 @@ void gw__relay_closed(gw_server_t *srv, struct lws *wsi, gw__pss_t *pss) {
   free(pss->body);
   pss->body = NULL;
   pss->body_len = 0;
+}
+
+void gw__relay_drain(gw_server_t *srv) {
+  gw_list_t *it, *next;
+  for (it = srv->relay_list.next; it != &srv->relay_list; it = next) {
+    next = it->next;
+    gw__relay_t *r = GW_LIST_DATA(it, gw__relay_t, link);
+    if (r->kind == GW_RELAY_WEBSOCKET && r->wsi != NULL && r->state != R_DONE) {
+      r->state = R_DONE;
+      stop_io(r);
+      kill_client(r, LWS_CLOSE_STATUS_GOINGAWAY); /* may detach now */
+    }
+  }
 }

@@ -74,10 +74,13 @@ static void drain_step(gw_server_t *srv, uint64_t now) {
       started++;
     }
   }
+  /* Relayed WebSockets belong to sessions elsewhere: their clients
+   * reconnect, to another instance. */
+  gw__relay_drain(srv);
   /* Backstop: a peer that never reads never takes its close frame; lws
    * drops such connections when the context is destroyed. */
   int late = elapsed > srv->drain_ms + 5000;
-  if (gw_list_empty(&srv->sessions_list) || late) {
+  if ((gw_list_empty(&srv->sessions_list) && srv->relays == 0) || late) {
     if (late)
       GW_LOGW("connections still open %llu ms after the drain began; "
               "dropping them",
@@ -255,6 +258,7 @@ gw_server_t *gw_server_new(uv_loop_t *loop, const gw_config_t *cfg,
   gw_map_init(&srv->sessions);
   gw_list_init(&srv->connect_wait);
   gw_list_init(&srv->upgrades);
+  gw_list_init(&srv->relay_list);
   gw_map_init(&srv->ips);
   gw_list_init(&srv->ping_wait);
   gw_list_init(&srv->pong_wait);

@@ -2,25 +2,29 @@
 /* gw_server_int.h: the gateway server's internals, shared inside gateway/
  * only (nng's sockimpl.h). Nothing outside this folder includes it.
  *
- * The server (gw_server.h) is split by concern:
- *   gw_server.c   lifecycle (new, free, shutdown), the timers (tick: ping
- *                 and pong deadlines, loop lag) and the drain
- *   gw_ws.c       the lws protocol callback; WebSocket admission (descriptor
- *                 reserve, upgrade checks, per-address accounting), the
- *                 connection's life, its send path and the reaper: the
- *                 gw_socket_ops_t of a WebSocket connection
- *   gw_session.c  the Engine.IO/Socket.IO session: the open packet, CONNECT
- *                 and JWT auth, pongs, events to the chat. Transport-free:
- *                 it never includes libwebsockets.h, and reaches the
- *                 transport through the socket's ops and gw__conn_close
- *   gw_http.c     HTTP endpoints, the mounts, the headers on every
- *                 response, and plain HTTP answers to refused upgrades
+ * The server (gw_server.h) is split by concern. The session, then the
+ * transports that carry it, then what routes requests to them:
+ *   gw_session.c  the Engine.IO/Socket.IO session, whatever carries it: its
+ *                 life and references, the ops the chat sees, the close
+ *                 queue and reaper, the open packet, CONNECT and JWT auth,
+ *                 pongs, events to the chat. Never includes libwebsockets.h
+ *   gw_ws.c       the WebSocket transport, and the lws protocol callback
+ *                 that routes every lws event: upgrade checks, the
+ *                 WebSocket's life and send path, the upgrade probe
+ *   gw_poll.c     the HTTP long-polling transport: handshake, parked GET,
+ *                 POST payloads, the answer to a GET
+ *   gw_relay.c    relays of requests and WebSockets whose sid another
+ *                 instance owns, to that instance
+ *   gw_http.c     HTTP: endpoints, mounts and headers (--csp), CORS,
+ *                 admission of new sessions and per-address accounting
+ *   gw_server.c   lifecycle (new, free, shutdown), the timers (tick: ping,
+ *                 pong, connect and upgrade deadlines, loop lag), the drain
  * Functions called across these files carry the gw__ prefix; the rest are
  * static. Threading: none; everything runs on the server's loop.
  *
- * One gw_conn_t per WebSocket, owned by the server and freed when both the
- * connection and every request it made are gone (refcount). The lws per-
- * session data only points at it. */
+ * One gw_session_t per Engine.IO session, owned by the server and freed
+ * when its transport is gone and every hold on it is released (refcount).
+ * The lws per-connection data (gw__pss_t) only points at it. */
 #ifndef GW_SERVER_INT_H
 #define GW_SERVER_INT_H
 
@@ -171,6 +175,7 @@ struct gw_server {
   char advertise[128];
   struct lws_protocol_vhost_options *headers; /* owned (gw__http_configure) */
   unsigned relays;                            /* relays in flight */
+  gw_list_t relay_list;                       /* the same (gw_relay.c) */
 };
 
 /* gw__linked is 1 while the list element |e| is in a list (gw_list_remove
@@ -289,9 +294,16 @@ int gw__relay_body_done(gw_server_t *srv, struct lws *wsi, gw__pss_t *pss);
 int gw__relay_writeable(gw_server_t *srv, struct lws *wsi, gw__pss_t *pss);
 void gw__relay_closed(gw_server_t *srv, struct lws *wsi, gw__pss_t *pss);
 
-/* gw__relay_ws_ok says whether an upgrade for |sid| (not ours) may be taken
- * to be relayed (relaying on, a relay free). */
-int gw__relay_ws_ok(gw_server_t *srv, const char *sid);
+/* gw__relay_ws_ok says whether the upgrade on |wsi| for |sid| (no session
+ * of ours) is to be relayed: 1 yes; 0 no (one instance, relaying off, our
+ * own tag, or a relay itself); -1 no, draining or --max-relays are in
+ * flight (counted): answer 503. */
+int gw__relay_ws_ok(gw_server_t *srv, struct lws *wsi, const char *sid);
+
+/* gw__relay_drain closes every relayed WebSocket with 1001 (going away), so
+ * that its client reconnects elsewhere; relayed requests end by themselves
+ * within --relay-timeout. */
+void gw__relay_drain(gw_server_t *srv);
 
 /* gw__relay_ws_start relays the WebSocket |wsi|, just established, for
  * |sid| to the instance that issued it. Returns 0 or -1 (close it). */
@@ -339,6 +351,10 @@ void gw__http_raw_error(struct lws *wsi, int status, const char *reason,
 /* gw__http_query reads the Engine.IO query of the request on |wsi| into |q|
  * (initialised here). Returns 0, or GW_ENOMEM. */
 int gw__http_query(struct lws *wsi, struct gw_eio_query *q);
+
+/* gw__http_content_length reads the request's Content-Length into *len.
+ * Returns 0, or -1 when it has none or one that is no plain number. */
+int gw__http_content_length(struct lws *wsi, uint64_t *len);
 
 /* gw__http_origin_ok says whether the request's Origin may use the chat
  * (--allowed-origins). */

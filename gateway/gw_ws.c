@@ -155,9 +155,14 @@ static int filter_upgrade(gw_server_t *srv, struct lws *wsi) {
     /* An upgrade of a polling session: only of a live one of ours that is
      * on polling with no probe yet (engine.io refuses the rest). */
     gw_session_t *s = sid[0] ? gw__session_find(srv, sid) : NULL;
-    if (s == NULL && gw__relay_ws_ok(srv, sid) &&
-        lws_hdr_custom_length(wsi, "x-gw-relay:", 11) <= 0)
+    int relay = s == NULL ? gw__relay_ws_ok(srv, wsi, sid) : 0;
+    if (relay > 0)
       return 0; /* another instance's: relayed there once established */
+    if (relay < 0) {
+      gw__http_raw_error(wsi, 503, "Service Unavailable",
+                         "{\"code\":3,\"message\":\"Too many relays\"}");
+      return 1;
+    }
     if (s == NULL || s->closing) {
       gw__http_raw_error(wsi, 400, "Bad Request", SID_UNKNOWN);
       return 1;
