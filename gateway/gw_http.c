@@ -235,10 +235,69 @@ static int add_cors(struct lws *wsi, unsigned char **p, unsigned char *end) {
              : 0;
 }
 
+/* ---- idle keep-alive connections (gw_server_int.h) ----------------------- */
+
+typedef struct http_idle {
+  gw_list_t link; /* srv->http_idle while idle */
+  uint64_t since;
+  struct lws *wsi;
+} http_idle_t;
+
+void gw__http_idle(gw_server_t *srv, struct lws *wsi) {
+  http_idle_t *c = lws_get_opaque_user_data(wsi);
+  if (c == NULL) {
+    if ((c = calloc(1, sizeof(*c))) == NULL)
+      return; /* lws's own keep-alive timeout stays */
+    gw_list_init(&c->link);
+    c->wsi = wsi;
+    lws_set_opaque_user_data(wsi, c);
+  }
+  lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0); /* O(1): a removal */
+  gw_list_remove(&c->link);
+  c->since = uv_now(srv->loop);
+  gw_list_push_back(&srv->http_idle, &c->link);
+}
+
+void gw__http_busy(struct lws *wsi) {
+  http_idle_t *c = lws_get_opaque_user_data(wsi);
+  if (c != NULL)
+    gw_list_remove(&c->link);
+}
+
+void gw__http_destroyed(struct lws *wsi) {
+  http_idle_t *c = lws_get_opaque_user_data(wsi);
+  if (c != NULL) {
+    gw_list_remove(&c->link);
+    lws_set_opaque_user_data(wsi, NULL);
+    free(c);
+  }
+}
+
+void gw__http_sweep(gw_server_t *srv, uint64_t now) {
+  gw_list_t *h;
+  while ((h = gw_list_head(&srv->http_idle)) != NULL) {
+    http_idle_t *c = GW_LIST_DATA(h, http_idle_t, link);
+    if (now - c->since < GW__HTTP_IDLE_MS)
+      break;
+    gw_list_remove(&c->link);
+    /* May destroy the connection (and |c|) before it returns. */
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
+  }
+}
+
+_Static_assert(GW__HTTP_HEADROOM >= LWS_PRE + 2048,
+               "the head (up to 2 KB) and lws's own headroom");
+
 int gw__http_reply_buf(struct lws *wsi, unsigned status, const char *ctype,
                        unsigned char *buf, size_t len, int cors) {
-  unsigned char hdr[LWS_PRE + 2048], *start = hdr + LWS_PRE, *p = start,
-                                     *end = hdr + sizeof(hdr) - 1;
+  /* The head is built in the headroom's tail, then head and body go as one
+   * write: HTTP/1.1 only (no h2: ALPN offers http/1.1, gw_server.c), where
+   * lws sends LWS_WRITE_HTTP_HEADERS as is. That write leaves lws's count
+   * of the body to send untouched, which matters to nothing after it:
+   * lws_http_transaction_completed resets it (and waits for any part of
+   * the write the kernel did not take). */
+  unsigned char *body = buf + GW__HTTP_HEADROOM;
+  unsigned char *start = buf + LWS_PRE, *p = start, *end = body;
   int rc = -1;
   if (lws_add_http_common_headers(wsi, status, ctype, (lws_filepos_t)len, &p,
                                   end) ||
@@ -246,11 +305,15 @@ int gw__http_reply_buf(struct lws *wsi, unsigned status, const char *ctype,
                                   (const unsigned char *)"no-store", 8, &p,
                                   end) ||
       (cors && add_cors(wsi, &p, end) != 0) ||
-      lws_finalize_write_http_header(wsi, start, &p, end))
+      lws_finalize_http_header(wsi, &p, end))
     goto out;
-  if (len > 0 && lws_write(wsi, buf + LWS_PRE, len, LWS_WRITE_HTTP_FINAL) < 0)
+  size_t hl = (size_t)(p - start);
+  memmove(body - hl, start, hl);
+  if (lws_write(wsi, body - hl, hl + len, LWS_WRITE_HTTP_HEADERS) < 0)
     goto out;
   rc = lws_http_transaction_completed(wsi) ? -1 : 0;
+  if (rc == 0)
+    gw__http_idle(lws_context_user(lws_get_context(wsi)), wsi);
 out:
   free(buf);
   return rc;
@@ -258,11 +321,11 @@ out:
 
 int gw__http_reply(struct lws *wsi, unsigned status, const char *ctype,
                    const char *body, size_t len, int cors) {
-  unsigned char *b = malloc(LWS_PRE + len + 1);
+  unsigned char *b = malloc(GW__HTTP_HEADROOM + len + 1);
   if (b == NULL)
     return -1;
   if (len > 0)
-    memcpy(b + LWS_PRE, body, len);
+    memcpy(b + GW__HTTP_HEADROOM, body, len);
   return gw__http_reply_buf(wsi, status, ctype, b, len, cors);
 }
 
@@ -363,6 +426,7 @@ int gw__http_request(gw_server_t *srv, struct lws *wsi, gw__pss_t *pss) {
       break;
   if (pss != NULL)
     memset(pss, 0, sizeof(*pss)); /* a new request on this connection */
+  gw__http_busy(wsi);
   if (strcmp(path, "/healthz") == 0)
     return gw__http_reply(wsi, HTTP_STATUS_OK, "text/plain", "ok\n", 3, 0);
   if (strcmp(path, "/readyz") == 0) {

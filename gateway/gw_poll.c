@@ -49,10 +49,10 @@ static int answer_get(gw_server_t *srv, struct lws *wsi, gw_session_t *s) {
   size_t total = len + (bye ? (n > 0 ? 2 : 1) : 0);
   if (total == 0)
     total = 1; /* the noop */
-  unsigned char *buf = malloc(LWS_PRE + total);
+  unsigned char *buf = malloc(GW__HTTP_HEADROOM + total);
   if (buf == NULL)
     return -1;
-  unsigned char *p = buf + LWS_PRE;
+  unsigned char *p = buf + GW__HTTP_HEADROOM;
   for (size_t i = 0; i < n; i++) {
     gw_frame_t *f = gw_outq_peek(&s->q);
     if (i > 0)
@@ -69,7 +69,7 @@ static int answer_get(gw_server_t *srv, struct lws *wsi, gw_session_t *s) {
   } else if (n == 0) {
     *p++ = '6';
   }
-  GW_CHECK((size_t)(p - (buf + LWS_PRE)) == total);
+  GW_CHECK((size_t)(p - (buf + GW__HTTP_HEADROOM)) == total);
   return gw__http_reply_buf(wsi, HTTP_STATUS_OK, GET_CTYPE, buf, total, 1);
 }
 

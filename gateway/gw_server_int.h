@@ -174,8 +174,9 @@ struct gw_server {
   char peer_tag[7]; /* the first 6 chars of our sids (gw_poll.c relays) */
   char advertise[128];
   struct lws_protocol_vhost_options *headers; /* owned (gw__http_configure) */
-  unsigned relays;                            /* relays in flight */
-  gw_list_t relay_list;                       /* the same (gw_relay.c) */
+  gw_list_t http_idle;  /* kept-alive HTTP connections, idlest first */
+  unsigned relays;      /* relays in flight */
+  gw_list_t relay_list; /* the same (gw_relay.c) */
 };
 
 /* gw__linked is 1 while the list element |e| is in a list (gw_list_remove
@@ -337,8 +338,13 @@ int gw__http_request(gw_server_t *srv, struct lws *wsi, gw__pss_t *pss);
 int gw__http_reply(struct lws *wsi, unsigned status, const char *ctype,
                    const char *body, size_t len, int cors);
 
+/* Headroom before a body given to gw__http_reply_buf: the response head is
+ * written there, so head and body leave in one write (one syscall). */
+#define GW__HTTP_HEADROOM 2560
+
 /* gw__http_reply_buf is gw__http_reply with a body |buf| (stolen; freed
- * here) that has LWS_PRE bytes of headroom before its |len| bytes. */
+ * here) that has GW__HTTP_HEADROOM bytes of headroom before its |len|
+ * bytes. */
 int gw__http_reply_buf(struct lws *wsi, unsigned status, const char *ctype,
                        unsigned char *buf, size_t len, int cors);
 
@@ -351,6 +357,26 @@ void gw__http_raw_error(struct lws *wsi, int status, const char *reason,
 /* gw__http_query reads the Engine.IO query of the request on |wsi| into |q|
  * (initialised here). Returns 0, or GW_ENOMEM. */
 int gw__http_query(struct lws *wsi, struct gw_eio_query *q);
+
+/* Keep-alive HTTP connections (polling clients keep two each). lws 4.1.6
+ * keeps its timeouts in one sorted list with a linear insert, and gives
+ * every idle keep-alive connection one: with thousands of polling clients
+ * each request cost O(connections) there (41% of the CPU at 1,000
+ * clients). So our answers take the idle connection off lws's list and
+ * into srv->http_idle, appended in time order (O(1)), which the tick
+ * sweeps: a connection idle GW__HTTP_IDLE_MS is closed. */
+#define GW__HTTP_IDLE_MS 30000
+
+/* gw__http_idle files |wsi| as idle from now (its answer is complete and it
+ * stays open); gw__http_busy takes it off (a request began);
+ * gw__http_destroyed forgets it (LWS_CALLBACK_WSI_DESTROY). */
+void gw__http_idle(gw_server_t *srv, struct lws *wsi);
+void gw__http_busy(struct lws *wsi);
+void gw__http_destroyed(struct lws *wsi);
+
+/* gw__http_sweep closes the connections idle since before |now| minus
+ * GW__HTTP_IDLE_MS (from the tick). */
+void gw__http_sweep(gw_server_t *srv, uint64_t now);
 
 /* gw__http_content_length reads the request's Content-Length into *len.
  * Returns 0, or -1 when it has none or one that is no plain number. */

@@ -384,7 +384,14 @@ static int callback_chat(struct lws *wsi, enum lws_callback_reasons reason,
     }
     return 0;
   case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+    gw__http_busy(wsi); /* an upgrade on a kept-alive connection */
     return filter_upgrade(server_of(wsi), wsi);
+  case LWS_CALLBACK_FILTER_HTTP_CONNECTION:
+    gw__http_busy(wsi); /* any request, ours or a static file */
+    return 0;
+  case LWS_CALLBACK_WSI_DESTROY:
+    gw__http_destroyed(wsi);
+    return 0;
   case LWS_CALLBACK_ESTABLISHED:
     return ws_established(server_of(wsi), wsi, pss);
   case LWS_CALLBACK_CLOSED:
