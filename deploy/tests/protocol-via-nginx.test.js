@@ -93,8 +93,10 @@ h.startModeCluster = async (opts) => {
     // requests it answered 5xx (the prefix is removed by stop()).
     const errs = ngx.errorLog().trim();
     const bad = ngx.accessLog().split('\n').filter((l) => /" 5\d\d /.test(l));
-    if (errs) console.log(`# nginx error log:\n${errs.split('\n').slice(-40).map((l) => `#   ${l}`).join('\n')}`);
-    if (bad.length) console.log(`# nginx 5xx answers (${bad.length}):\n${bad.slice(-40).map((l) => `#   ${l}`).join('\n')}`);
+    const some = (lines) => (lines.length > 40 ? [...lines.slice(0, 20), `... (${lines.length - 40} more)`,
+      ...lines.slice(-20)] : lines).map((l) => `#   ${l}`).join('\n');
+    if (errs) console.log(`# nginx error log:\n${some(errs.split('\n'))}`);
+    if (bad.length) console.log(`# nginx 5xx answers (${bad.length}):\n${some(bad)}`);
     const code = await ngx.stop();
     if (code !== 0) console.log(`# nginx exited ${code}`);
     const codes = await stopGateways(signal);
