@@ -118,6 +118,10 @@ static const opt_t opts[] = {
      "host:port other instances reach this one at, to relay polling "
      "requests and upgrades (Redis adapter); absent: $POD_IP:port, else "
      "--host:port"},
+    {"--keepalive-timeout", "CHAT_KEEPALIVE_TIMEOUT", OPT_U64, F(keepalive_ms),
+     100, 3600000,
+     "an HTTP connection idle this long between requests is closed, in ms "
+     "(keep it above a proxy's upstream keepalive_timeout)"},
     {"--max-relays", "CHAT_MAX_RELAYS", OPT_U64, F(max_relays), 0, 1000000,
      "requests and WebSockets relayed to other instances at once; 0 "
      "disables relaying"},
@@ -159,6 +163,7 @@ void gw_config_defaults(gw_config_t *c) {
   c->csp = "auto";
   c->max_relays = 1024;
   c->relay_timeout_ms = 5000;
+  c->keepalive_ms = 30000;
 }
 
 /* The policy of the bundled page: no inline script or style, nothing from

@@ -51,6 +51,7 @@ typedef struct gw_config {
   const char *advertise;       /* host:port peers relay to; NULL: derived */
   uint64_t max_relays;         /* relays in flight; 0: no relaying */
   uint64_t relay_timeout_ms;
+  uint64_t keepalive_ms; /* idle keep-alive HTTP connections closed then */
   int help;
   char node_id_buf[96];
   char jwt_secret_buf[1025]; /* --jwt-secret-file's content */

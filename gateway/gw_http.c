@@ -277,7 +277,7 @@ void gw__http_sweep(gw_server_t *srv, uint64_t now) {
   gw_list_t *h;
   while ((h = gw_list_head(&srv->http_idle)) != NULL) {
     http_idle_t *c = GW_LIST_DATA(h, http_idle_t, link);
-    if (now - c->since < GW__HTTP_IDLE_MS)
+    if (now - c->since < srv->cfg->keepalive_ms)
       break;
     gw_list_remove(&c->link);
     /* May destroy the connection (and |c|) before it returns. */

@@ -364,8 +364,7 @@ int gw__http_query(struct lws *wsi, struct gw_eio_query *q);
  * each request cost O(connections) there (41% of the CPU at 1,000
  * clients). So our answers take the idle connection off lws's list and
  * into srv->http_idle, appended in time order (O(1)), which the tick
- * sweeps: a connection idle GW__HTTP_IDLE_MS is closed. */
-#define GW__HTTP_IDLE_MS 30000
+ * sweeps: a connection idle --keepalive-timeout is closed. */
 
 /* gw__http_idle files |wsi| as idle from now (its answer is complete and it
  * stays open); gw__http_busy takes it off (a request began);
@@ -375,7 +374,7 @@ void gw__http_busy(struct lws *wsi);
 void gw__http_destroyed(struct lws *wsi);
 
 /* gw__http_sweep closes the connections idle since before |now| minus
- * GW__HTTP_IDLE_MS (from the tick). */
+ * --keepalive-timeout (from the tick). */
 void gw__http_sweep(gw_server_t *srv, uint64_t now);
 
 /* gw__http_content_length reads the request's Content-Length into *len.

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* gw_query_fuzz.c: fuzz target for the Engine.IO handshake query checks
- * (gw_eio.c). The input is read two ways, which must agree:
+ * (gw_eio.c), with the transport and sid of polling requests. The input is read
+ * two ways, which must agree:
  *  - as libwebsockets hands a query to the gateway: decoded arguments, here
  *    separated by '\n', each fed to gw_eio_query_add;
  *  - percent-encoded by this harness into "name=value&..." and given to
@@ -68,6 +69,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (a != b) {
     fprintf(stderr, "decoded: %s\nencoded %.*s: %s\n", a ? a : "ok", (int)rl,
             raw, b ? b : "ok");
+    abort();
+  }
+  /* The transport and the sid (polling requests and upgrades) agree too,
+   * and a sid, when there is one, is 20 URL-safe characters or "". */
+  gw_eio_query_t e;
+  gw_eio_query_init(&e);
+  gw_eio_query_parse(&e, raw, rl);
+  const char *sa = gw_eio_query_sid(&q), *sb = gw_eio_query_sid(&e);
+  if (gw_eio_query_transport(&q) != gw_eio_query_transport(&e) ||
+      (sa == NULL) != (sb == NULL) || (sa != NULL && strcmp(sa, sb) != 0) ||
+      (sa != NULL && strlen(sa) != 0 && strlen(sa) != 20)) {
+    fprintf(stderr, "transport or sid differ for %.*s\n", (int)rl, raw);
     abort();
   }
   free(raw);
