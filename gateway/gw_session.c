@@ -19,6 +19,8 @@
 
 /* ---- life ---------------------------------------------------------------- */
 
+static void sio_detach(gw_session_t *s);
+
 static void session_free(gw_session_t *s) {
   /* The transport is gone (gw__session_end) and so is every hold. */
   GW_CHECK(s->ended && s->wsi == NULL && s->get == NULL && s->post == NULL &&
@@ -52,7 +54,7 @@ static void sess_release(gw_socket_t *base) {
 
 static int sess_alive(const gw_socket_t *base) {
   const gw_session_t *s = (const gw_session_t *)base;
-  return !s->ended && !s->closing;
+  return !s->ended && !s->closing && !s->left;
 }
 
 static int sess_send(gw_socket_t *base, gw_frame_t *f) {
@@ -137,13 +139,8 @@ void gw__session_end(gw_session_t *s) {
   srv->metrics.sessions[s->transport]--;
   gw__ip_release(srv, s->ip);
   s->ip = NULL;
-  if (s->attached) {
-    s->attached = 0;
-    srv->metrics.connections--;
-    /* Leave effects for the others; nothing more reaches this session. */
-    if (!srv->adapter_closed)
-      gw_adapter_detach(srv->adapter, s->base.sid);
-  }
+  /* Leave effects for the others; nothing more reaches this session. */
+  sio_detach(s);
   if (srv->state == ST_DRAINING)
     srv->drain_closed++;
   gw__session_release(s);
@@ -233,6 +230,28 @@ static int sio_authenticate(gw_session_t *s, const gw_eio_pkt_t *pkt) {
   return rc;
 }
 
+/* sio_detach takes the session's Socket.IO socket out of the chat: the
+ * adapter's leave effects follow, and nothing more is delivered to it. */
+static void sio_detach(gw_session_t *s) {
+  gw_server_t *srv = s->srv;
+  if (!s->attached)
+    return;
+  s->attached = 0;
+  srv->metrics.connections--;
+  if (!srv->adapter_closed)
+    gw_adapter_detach(srv->adapter, s->base.sid);
+}
+
+/* sio_disconnect takes a Socket.IO DISCONNECT of `/`: the socket leaves
+ * the chat, and the Engine.IO session stays open for the client to close
+ * or to CONNECT again, as socket.io does. */
+static void sio_disconnect(gw_session_t *s) {
+  GW_LOGD("socket %s: namespace left (engine %s)", s->base.sid, s->eio_sid);
+  sio_detach(s);
+  s->connected = 0;
+  s->left = 1;
+}
+
 static void sio_connect(gw_session_t *s, const gw_eio_pkt_t *pkt) {
   gw_server_t *srv = s->srv;
   if (pkt->nsp_len != 1 || pkt->nsp[0] != '/') {
@@ -308,14 +327,27 @@ gw__close_t gw__session_packet(gw_session_t *s, const char *buf, size_t len) {
     break;
   case GW_EIO_MESSAGE: {
     int root = pkt.nsp_len == 1 && pkt.nsp[0] == '/';
-    if (pkt.sio_type == GW_SIO_CONNECT && !(root && s->connected))
+    if (pkt.sio_type == GW_SIO_CONNECT && root && s->left) {
+      /* CONNECT again after a DISCONNECT: a fresh Socket.IO socket (new
+       * sid, new chat state) on the same session. Not while a membership
+       * change of the old one is in flight (its result would land in the
+       * new state): then the session closes and the client reconnects. */
+      if (s->base.sess.busy) {
+        close = CLOSE_NORMAL;
+      } else {
+        gw_socket_fini(&s->base);
+        gw_socket_init(&s->base, &session_ops, &s->srv->chat);
+        s->left = 0;
+        sio_connect(s, &pkt);
+      }
+    } else if (pkt.sio_type == GW_SIO_CONNECT && !(root && s->connected))
       sio_connect(s, &pkt);
     else if (!root || !s->connected)
       close = CLOSE_PROTOCOL; /* invalid state */
     else if (pkt.sio_type == GW_SIO_EVENT)
       gw_chat_on_event(&s->srv->chat, &s->base, buf, len, &pkt);
     else if (pkt.sio_type == GW_SIO_DISCONNECT)
-      close = CLOSE_NORMAL;
+      sio_disconnect(s);
     else if (pkt.sio_type != GW_SIO_ACK) /* acks: we never ask for any */
       close = CLOSE_PROTOCOL;
     break;

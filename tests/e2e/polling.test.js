@@ -542,18 +542,10 @@ describe('Engine.IO long-polling (raw HTTP and WebSocket)', { timeout: 300000 },
       c.close();
     });
 
-    // todo until the gateway keeps the Engine.IO session after a Socket.IO
-    // DISCONNECT, as socket.io does (the client closes it with '1' next).
-    // Today it closes the session at once; when that happens while the
-    // client probes the upgrade (3probe received, '5' not yet sent),
-    // engine.io-client 6 keeps `upgrading` set after the probe WebSocket
-    // closes, never resumes polling and hangs in "closing" until its ping
-    // timeout (pingInterval + pingTimeout: 45 s by default). The protocol
-    // suite in GW_TRANSPORT=default leaves about a dozen such clients,
-    // which holds its process open ~40 s after the last test.
-    it('a Socket.IO DISCONNECT (41) leaves the Engine.IO session to the client', {
-      ...T, todo: EXTERNAL ? false : 'the gateway closes the session on 41',
-    }, async () => {
+    // As socket.io: the client closes the session ('1') next, or CONNECTs
+    // again. (Closing it at once left engine.io-client 6 hanging in
+    // "closing" when it came during the upgrade probe.)
+    it('a Socket.IO DISCONNECT (41) leaves the Engine.IO session to the client', T, async () => {
       const s = await connected();
       assert.equal((await s.post('41')).text, 'ok');
       const r = await s.get({ timeoutMs: PING_INTERVAL + 2000 });
