@@ -700,3 +700,67 @@ describe('polling sessions count toward the connection limits', { timeout: 12000
     }
   });
 });
+
+/* ---------------- HTTP framing and idle connections (their own gateway) ---- */
+
+describe('HTTP framing and kept-alive connections', { timeout: 60000, skip: GATEWAY_ONLY }, () => {
+  const net = require('node:net');
+
+  /* raw opens a TCP connection to |url| that records everything it reads. */
+  const raw = (url) => new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const c = net.connect({ host: u.hostname, port: Number(u.port) }, () => resolve(c));
+    c.text = '';
+    c.closedAt = null;
+    c.on('data', (d) => { c.text += d.toString('latin1'); });
+    c.on('close', () => { c.closedAt = Date.now(); });
+    c.on('error', () => {});
+    c.once('error', reject);
+  });
+  const req = (path, extra = '') => `GET ${path} HTTP/1.1\r\nHost: x\r\n${extra}\r\n`;
+
+  it('a POST without Content-Length (chunked) gets 411 and its connection closes; the session lives on', T, async () => {
+    const gw = await h.startGateway({ args: [] });
+    try {
+      const s = rawPoll(gw.url);
+      await s.open();
+      const c = await raw(gw.url);
+      c.write(`POST /socket.io/?EIO=4&transport=polling&sid=${s.sid} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n` +
+        'Content-Type: text/plain;charset=UTF-8\r\n\r\n2\r\n40\r\n0\r\n\r\n');
+      await h.waitUntil(() => c.closedAt !== null, 3000, 20, 'the chunked POST\'s connection closed');
+      assert.match(c.text, /^HTTP\/1\.1 411 /, c.text);
+      assert.equal((await s.post('40')).text, 'ok', 'the session still takes a framed POST');
+      s.destroy();
+    } finally {
+      assert.equal(await gw.stop('SIGINT'), 0);
+    }
+  });
+
+  it('--keepalive-timeout closes an idle kept-alive connection, not a busy one', T, async () => {
+    const gw = await h.startGateway({ args: ['--keepalive-timeout', '600'] });
+    try {
+      const idle = await raw(gw.url);
+      const busy = await raw(gw.url);
+      idle.write(req('/healthz'));
+      busy.write(req('/healthz'));
+      const t0 = Date.now();
+      // busy asks again every 200 ms: never idle 600 ms.
+      const timer = setInterval(() => busy.write(req('/healthz')), 200);
+      try {
+        await h.waitUntil(() => idle.closedAt !== null, 3000, 20, 'the idle connection closed');
+        await h.delay(900); // busy outlives the idle bound by half as much again
+      } finally {
+        clearInterval(timer);
+      }
+      const after = idle.closedAt - t0;
+      assert.ok(after >= 500 && after < 2500, `idle connection closed after ${after} ms`);
+      assert.match(idle.text, /^HTTP\/1\.1 200 /);
+      assert.equal(busy.closedAt, null, 'the busy connection is still open');
+      const answers = (busy.text.match(/HTTP\/1\.1 200 /g) || []).length;
+      assert.ok(answers >= 5, `the busy connection got ${answers} answers`);
+      busy.destroy();
+    } finally {
+      assert.equal(await gw.stop('SIGINT'), 0);
+    }
+  });
+});
