@@ -7,8 +7,9 @@
 #             every key present, delivered == expected == 10 x sent, lost 0
 #   handshake 100 clients: all connected, delivered == expected == 100
 #   idle      20 clients held 2 s with --server-pid: servers line present (RSS, CPU)
-# then the other transports against $POLL_SERVER (node: the Node reference
-# peer, loadtest/reference, a real socket.io server; gateway: the gateway):
+# then the other transports against $POLL_SERVER (gateway, the default: the
+# gateway; node: the Node reference peer, loadtest/reference, a real
+# socket.io server, which checks chat-flood itself against engine.io):
 #   polling   20 clients in 2 rooms of 10, 100 msg/s for 3 s over HTTP
 #             long-polling: lost 0, GETs and POSTs made, no upgrade, no error
 #   upgrade   the same, opened by polling then upgraded: 20 upgrades, lost 0
@@ -20,7 +21,7 @@ set -euo pipefail
 
 gw=${CHAT_GATEWAY_BIN:?CHAT_GATEWAY_BIN must point at chat-gateway}
 flood=${CHAT_FLOOD_BIN:?CHAT_FLOOD_BIN must point at chat-flood}
-POLL_SERVER=${POLL_SERVER:-node}
+POLL_SERVER=${POLL_SERVER:-gateway}
 here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
 gw_pid=
