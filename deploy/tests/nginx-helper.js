@@ -24,7 +24,9 @@ const { freePort, delay, httpGet } = require(path.join(repo, 'tests', 'lib', 'ha
 // The HTTP status of GET |p|, 0 when there is no answer.
 const status = (url, p) => httpGet(url, p, { timeoutMs: 1000 }).then((r) => r.status, () => 0);
 
-async function startNginx({ upstreams, port, nginxBin, timeoutMs = 10000 } = {}) {
+/* startNginx renders the project's config; |roundRobin| drops its
+ * least_conn, leaving nginx's plain round-robin (no affinity either way). */
+async function startNginx({ upstreams, port, nginxBin, timeoutMs = 10000, roundRobin = false } = {}) {
   if (!upstreams || !upstreams.length) throw new Error('startNginx: upstreams required');
   const bin = nginxBin || process.env.NGINX_BIN || (fs.existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : 'nginx');
   port = port || (await freePort());
@@ -37,7 +39,12 @@ async function startNginx({ upstreams, port, nginxBin, timeoutMs = 10000 } = {})
   const r = spawnSync(path.join(repo, 'deploy', 'nginx', 'render.sh'), args, { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`render.sh failed: ${r.stderr}`);
   const conf = path.join(prefix, 'nginx.conf');
-  fs.writeFileSync(conf, r.stdout);
+  let text = r.stdout;
+  if (roundRobin) {
+    if (!/^\s*least_conn;/m.test(text)) throw new Error('startNginx: no least_conn line to drop');
+    text = text.replace(/^\s*least_conn;\s*$/m, '        # least_conn dropped: plain round-robin');
+  }
+  fs.writeFileSync(conf, text);
   const env = { ...process.env };
   delete env.NGINX; // nginx reads it as inherited sockets
   const proc = spawn(bin, ['-p', prefix, '-c', conf, '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'], env });

@@ -65,7 +65,12 @@ h.startModeCluster = async (opts) => {
   const cluster = await original(opts);
   let ngx;
   try {
-    ngx = await startNginx({ upstreams: cluster.gateways.map((g, i) => ({ node: `gw${i + 1}`, port: g.port })) });
+    // Plain round-robin, no affinity: the gateways relay what lands on an
+    // instance other than the session's owner.
+    ngx = await startNginx({
+      upstreams: cluster.gateways.map((g, i) => ({ node: `gw${i + 1}`, port: g.port })),
+      roundRobin: true,
+    });
   } catch (e) {
     await cluster.stop();
     throw e;
