@@ -106,8 +106,8 @@ typedef struct gw_session {
   unsigned ended : 1;         /* gw__session_end ran: the transport is gone */
   unsigned bye : 1;           /* polling: end the next GET with `1` */
   unsigned upgrading : 1;     /* polling: a WebSocket probes (`2probe` seen) */
-  unsigned left : 1; /* Socket.IO DISCONNECT: `/` left, Engine.IO kept */
-  unsigned transport : 1;     /* gw__transport_t */
+  unsigned left : 1;      /* Socket.IO DISCONNECT: `/` left, Engine.IO kept */
+  unsigned transport : 1; /* gw__transport_t */
   gw__close_t close_how;
   struct gw__ip_count *ip; /* the client address's count; NULL if unbounded */
   /* WebSocket transport (gw_ws.c). */
