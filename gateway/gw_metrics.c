@@ -102,6 +102,9 @@ size_t gw_metrics_render(const gw_metrics_t *m, const gw_chat_stats_t *cs,
           "reason", relay_fail_name, m->relay_failures, GW_RELAY_FAIL__COUNT);
   scalar(&o, "chat_relays_active", "gauge", "Relays in flight.",
          m->relays_active);
+  scalar(&o, "chat_relay_cache_hits_total", "counter",
+         "Relays whose owner's address was known without asking Redis.",
+         m->relay_cache_hits);
   scalar(&o, "chat_connections", "gauge", "Open Socket.IO connections.",
          m->connections);
   scalar(&o, "chat_connections_total", "counter",

@@ -47,6 +47,7 @@ typedef struct gw_metrics {
   uint64_t relays[2];   /* counter: relays started, by gw_relay_kind_t */
   uint64_t relay_failures[GW_RELAY_FAIL__COUNT]; /* counter, by reason */
   uint64_t relays_active;                        /* gauge */
+  uint64_t relay_cache_hits;         /* relays that needed no Redis lookup */
   uint64_t connections;              /* gauge: open Socket.IO connections */
   uint64_t connections_total;        /* counter */
   uint64_t events_out[GW_EV__COUNT]; /* frames written, by event */

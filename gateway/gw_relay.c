@@ -337,9 +337,53 @@ static void on_written(uv_write_t *w, int status) {
     fail(r, GW_RELAY_FAIL_UNREACHABLE);
 }
 
+/* ---- owners' addresses, cached --------------------------------------------
+ * A tag's address never changes while the tag lives (a restarted instance
+ * draws a new tag), so a found address is kept for --node-ttl: most relays
+ * then skip the Redis round trip. An owner that refuses a connection is
+ * forgotten at once, and the next relay asks Redis again, which says
+ * "unknown" once the owner's key has expired. Only found addresses are
+ * kept, so the table holds live instances only: GW__PEER_CACHE slots,
+ * the oldest replaced. */
+
+static gw__peer_cache_t *cache_find(gw_server_t *srv, const char *sid) {
+  for (int i = 0; i < GW__PEER_CACHE; i++) {
+    gw__peer_cache_t *e = &srv->peer_cache[i];
+    if (e->expires != 0 && memcmp(e->tag, sid, GW_PEER_TAG_LEN) == 0)
+      return e;
+  }
+  return NULL;
+}
+
+static void cache_put(gw_server_t *srv, const char *sid, const char *addr) {
+  size_t n = strlen(addr);
+  if (n >= sizeof(srv->peer_cache[0].addr))
+    return;
+  gw__peer_cache_t *e = cache_find(srv, sid);
+  for (int i = 0; e == NULL && i < GW__PEER_CACHE; i++)
+    if (srv->peer_cache[i].expires == 0)
+      e = &srv->peer_cache[i]; /* a free slot */
+  if (e == NULL) {
+    e = &srv->peer_cache[0]; /* else the one that expires first */
+    for (int i = 1; i < GW__PEER_CACHE; i++)
+      if (srv->peer_cache[i].expires < e->expires)
+        e = &srv->peer_cache[i];
+  }
+  memcpy(e->tag, sid, GW_PEER_TAG_LEN);
+  memcpy(e->addr, addr, n + 1);
+  e->expires = uv_now(srv->loop) + srv->cfg->node_ttl_ms;
+}
+
+static void cache_drop(gw_server_t *srv, const char *sid) {
+  gw__peer_cache_t *e = cache_find(srv, sid);
+  if (e != NULL)
+    e->expires = 0;
+}
+
 static void on_connect(uv_connect_t *c, int status) {
   gw__relay_t *r = c->data;
   if (status < 0) {
+    cache_drop(r->srv, r->sid);
     fail(r, GW_RELAY_FAIL_UNREACHABLE);
     return;
   }
@@ -404,6 +448,8 @@ static void peer_connect(gw__relay_t *r, int status, const char *addr) {
 
 static void on_peer(void *arg, int status, const char *addr) {
   gw__relay_t *r = arg;
+  if (status == 0)
+    cache_put(r->srv, r->sid, addr);
   if (r->state == R_LOOKUP)
     peer_connect(r, status, addr);
   relay_unref(r); /* the lookup's */
@@ -412,6 +458,12 @@ static void on_peer(void *arg, int status, const char *addr) {
 /* start sends |r| on its way: the owner's address, then the connection. */
 static void start(gw__relay_t *r, uint64_t timeout_ms) {
   uv_timer_start(&r->timer, on_timer, timeout_ms, 0);
+  gw__peer_cache_t *e = cache_find(r->srv, r->sid);
+  if (e != NULL && e->expires > uv_now(r->srv->loop)) {
+    r->srv->metrics.relay_cache_hits++;
+    peer_connect(r, 0, e->addr);
+    return;
+  }
   r->refs++; /* the lookup's */
   char tag[GW_PEER_TAG_LEN + 1];
   memcpy(tag, r->sid, GW_PEER_TAG_LEN);

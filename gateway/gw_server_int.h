@@ -141,6 +141,14 @@ typedef struct gw__pss {
   uint8_t post_fail; /* a POST over --max-payload: body dropped, then 413 */
 } gw__pss_t;
 
+/* An owner's address, cached by gw_relay.c. */
+#define GW__PEER_CACHE 16
+typedef struct gw__peer_cache {
+  char tag[6];      /* GW_PEER_TAG_LEN */
+  char addr[128];   /* "host:port" */
+  uint64_t expires; /* ms (uv_now); 0: a free slot */
+} gw__peer_cache_t;
+
 struct gw_server {
   uv_loop_t *loop;
   const gw_config_t *cfg;
@@ -175,7 +183,8 @@ struct gw_server {
   char peer_tag[7]; /* the first 6 chars of our sids (gw_poll.c relays) */
   char advertise[128];
   struct lws_protocol_vhost_options *headers; /* owned (gw__http_configure) */
-  gw_list_t http_idle;  /* kept-alive HTTP connections, idlest first */
+  gw_list_t http_idle; /* kept-alive HTTP connections, idlest first */
+  gw__peer_cache_t peer_cache[GW__PEER_CACHE];
   unsigned relays;      /* relays in flight */
   gw_list_t relay_list; /* the same (gw_relay.c) */
 };

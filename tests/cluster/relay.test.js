@@ -279,6 +279,15 @@ test('relay basics: polling requests and an upgrade through other instances', { 
   assert.deepEqual(dB, { ...none, poll: counts[B.url], websocket: 1 });
   assert.deepEqual(dC, { ...none, poll: counts[C.url] });
   assert.deepEqual(delta(s0.A, await relayStats(A)), none);
+  // The owner's address is looked up in Redis once per relaying instance,
+  // then taken from its cache (gw_relay.c).
+  for (const [g, d] of [[B, dB], [C, dC]]) {
+    const m = await h.getMetrics(g.url);
+    const hits = m.get('chat_relay_cache_hits_total');
+    const lookups = m.get('chat_adapter_peer_lookups_total');
+    assert.equal(lookups, 1, `${g.url}: one Redis lookup of A's address`);
+    assert.equal(hits, d.poll + d.websocket - 1, `${g.url}: every other relay from the cache`);
+  }
   t.diagnostic(`relayed by B: ${dB.poll} polling requests + 1 WebSocket; by C: ${dC.poll}; ` +
     `cluster up in ${startMs} ms, cases in ${Date.now() - tStart - startMs} ms`);
 });
