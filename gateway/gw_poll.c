@@ -138,7 +138,7 @@ int gw__poll_request(gw_server_t *srv, struct lws *wsi, gw__pss_t *pss,
   if (sid == NULL)
     return handshake(srv, wsi, method);
   gw_session_t *s = sid[0] ? gw__session_find(srv, sid) : NULL;
-  if (s == NULL && sid[0] && memcmp(sid, srv->peer_tag, 6) != 0)
+  if (s == NULL && sid[0] && memcmp(sid, srv->peer_tag, GW_PEER_TAG_LEN) != 0)
     return gw__relay_poll(srv, wsi, pss, method, sid);
   if (s == NULL || s->closing)
     return reply_json(wsi, HTTP_STATUS_BAD_REQUEST, E_SID_UNKNOWN);

@@ -280,8 +280,8 @@ gw_server_t *gw_server_new(uv_loop_t *loop, const gw_config_t *cfg,
     goto fail;
   /* Our sids start with this tag: another instance that gets a request for
    * one relays it to the address advertised under the tag (gw_relay.c). */
-  memcpy(srv->peer_tag, rnd, 6);
-  srv->peer_tag[6] = '\0';
+  memcpy(srv->peer_tag, rnd, GW_PEER_TAG_LEN);
+  srv->peer_tag[GW_PEER_TAG_LEN] = '\0';
   if (cfg->advertise != NULL) {
     snprintf(srv->advertise, sizeof(srv->advertise), "%s", cfg->advertise);
   } else {

@@ -180,7 +180,7 @@ struct gw_server {
   int fd_cap;   /* refuse connections whose fd is at or above this */
   gw_map_t ips; /* client address -> gw__ip_count, while it has sockets */
   char node_id[96];
-  char peer_tag[7]; /* the first 6 chars of our sids (gw_poll.c relays) */
+  char peer_tag[GW_PEER_TAG_LEN + 1]; /* our sids' first chars (gw_relay.c) */
   char advertise[128];
   struct lws_protocol_vhost_options *headers; /* owned (gw__http_configure) */
   gw_list_t http_idle; /* kept-alive HTTP connections, idlest first */

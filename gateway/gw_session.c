@@ -84,8 +84,8 @@ gw_session_t *gw__session_new(gw_server_t *srv, gw__transport_t transport,
   }
   /* The sid names this instance (its peer tag first), so that another
    * instance can relay a request for it here (gw_poll.c). */
-  memcpy(s->eio_sid, srv->peer_tag, 6);
-  memcpy(s->eio_sid + 6, rnd, 14);
+  memcpy(s->eio_sid, srv->peer_tag, GW_PEER_TAG_LEN);
+  memcpy(s->eio_sid + GW_PEER_TAG_LEN, rnd, 20 - GW_PEER_TAG_LEN);
   s->eio_sid[20] = '\0';
   if (gw_map_put(&srv->sessions, s->eio_sid, s) != 0) {
     free(s);
