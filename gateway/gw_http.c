@@ -30,6 +30,8 @@ static const struct lws_protocol_vhost_options hdr_frame = {
     &hdr_ref, NULL, "x-frame-options:", "DENY"};
 static const struct lws_protocol_vhost_options hdr_nosniff = {
     &hdr_frame, NULL, "x-content-type-options:", "nosniff"};
+static const struct lws_protocol_vhost_options hdr_hsts = {
+    &hdr_nosniff, NULL, "strict-transport-security:", "max-age=31536000"};
 
 /* Text types carry their charset (lws's defaults do not). */
 static const struct lws_protocol_vhost_options mime_svg = {NULL, NULL, ".svg",
@@ -132,9 +134,13 @@ int gw__http_admit(gw_server_t *srv, struct lws *wsi, const char **reason,
  * returns it, or NULL when it has none. An Origin too long to copy matches
  * nothing: it reads as "". */
 static const char *request_origin(struct lws *wsi, char *buf, size_t cap) {
-  if (lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) <= 0)
+  int n = lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN);
+  if (n <= 0)
     return NULL;
-  if (lws_hdr_copy(wsi, buf, (int)cap, WSI_TOKEN_ORIGIN) < 0)
+  /* One with a NUL byte inside would compare as its prefix: it matches
+   * nothing, like one too long to copy. */
+  if (lws_hdr_copy(wsi, buf, (int)cap, WSI_TOKEN_ORIGIN) != n ||
+      strlen(buf) != (size_t)n)
     buf[0] = '\0';
   return buf;
 }
@@ -487,14 +493,19 @@ int gw__http_configure(gw_server_t *srv,
   srv->mounts = mounts;
   srv->headers = csp;
   info->mounts = mounts;
+  /* Under --tls-cert, browsers are told to use https only (HSTS), for a
+   * year; no includeSubDomains: other hosts of the domain are not ours. */
+  const struct lws_protocol_vhost_options *base = &hdr_nosniff;
+  if (srv->cfg->tls_cert != NULL)
+    base = &hdr_hsts;
   const char *policy = gw_config_csp(srv->cfg);
   if (policy != NULL) {
-    csp->next = &hdr_nosniff;
+    csp->next = base;
     csp->name = "content-security-policy:";
     csp->value = policy;
     info->headers = csp;
   } else {
-    info->headers = &hdr_nosniff;
+    info->headers = base;
   }
   return 0;
 }

@@ -256,9 +256,14 @@ static void sio_connect(gw_session_t *s, const gw_eio_pkt_t *pkt) {
   gw_server_t *srv = s->srv;
   if (pkt->nsp_len != 1 || pkt->nsp[0] != '/') {
     /* Unknown namespace: refuse it, keep the connection (as Socket.IO).
-     * The answer echoes at most 200 bytes of it, and nothing from a NUL
-     * byte on. */
+     * The answer echoes at most 200 bytes of it, cut on a character
+     * boundary (the packet is valid UTF-8: a cut inside a character would
+     * make the answer an invalid text frame), and nothing from a NUL byte
+     * on. */
     size_t nl = pkt->nsp_len > 200 ? 200 : pkt->nsp_len;
+    if (nl < pkt->nsp_len)
+      while (nl > 0 && ((unsigned char)pkt->nsp[nl] & 0xC0) == 0x80)
+        nl--; /* back off the continuation bytes of a cut character */
     const char *nul = memchr(pkt->nsp, '\0', nl);
     if (nul != NULL)
       nl = (size_t)(nul - pkt->nsp);

@@ -23,8 +23,24 @@ test('--allowed-origins refuses other origins with 403', { timeout: 30000 }, asy
       await assert.rejects(bad.opened, (e) => e.statusCode === 403 && /Forbidden/.test(e.body),
         `origin ${origin.slice(0, 40)} should be refused`);
     }
+    // An allowed Origin with a NUL byte and more after it is not that
+    // origin (Node's http refuses to send one: raw TCP).
+    const net = require('node:net');
+    const u = new URL(gw.url);
+    const status = (origin) => new Promise((resolve, reject) => {
+      const c = net.connect({ host: u.hostname, port: Number(u.port) }, () => {
+        c.write(`GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\nOrigin: ${origin}\r\n` +
+          'Connection: close\r\n\r\n');
+      });
+      let text = '';
+      c.on('data', (d) => { text += d.toString('latin1'); });
+      c.on('close', () => resolve(text.split(' ')[1]));
+      c.on('error', reject);
+    });
+    assert.equal(await status('https://chat.example.com'), '200', 'the allowed origin over polling');
+    assert.equal(await status('https://chat.example.com\0evil'), '403', 'a NUL-embedded origin');
     const m = await h.getMetrics(gw.url);
-    assert.ok(m.get('chat_rejected_connections_total') >= 4);
+    assert.ok(m.get('chat_rejected_connections_total') >= 5);
   } finally {
     assert.strictEqual(await gw.stop('SIGINT'), 0);
   }

@@ -61,6 +61,7 @@ test('page, endpoints and wss over TLS; nothing in clear', { timeout: 60000 }, a
     assert.strictEqual(page.status, 200);
     assert.match(page.text, /<html/i);
     assert.ok(page.headers['content-security-policy'], 'security headers over TLS too');
+    assert.equal(page.headers['strict-transport-security'], 'max-age=31536000', 'HSTS under TLS');
     assert.strictEqual((await get(gw.url, '/healthz')).text, 'ok\n');
     const js = await get(gw.url, '/socket.io/socket.io.js');
     assert.strictEqual(js.status, 200);

@@ -164,6 +164,21 @@ describe('transport (Engine.IO v4 / Socket.IO v5 over WebSocket)', { timeout: 60
     });
   }
 
+  it('a long namespace is echoed cut on a character boundary (valid UTF-8)', T, async () => {
+    // 'a' then 150 two-byte characters: byte 200 falls inside the 100th.
+    const nsp = '/a' + 'é'.repeat(150);
+    const c = keep(h.rawWs(gw.url));
+    await c.opened;
+    await c.handshake();
+    c.send(`40${nsp},`);
+    const reply = await c.next(); // the ws client closes on an invalid UTF-8 frame
+    const echoed = reply.slice(2, reply.indexOf(','));
+    assert.equal(echoed, '/a' + 'é'.repeat(99), `echo of ${Buffer.byteLength(echoed)} bytes`);
+    assert.deepEqual(JSON.parse(reply.slice(3 + echoed.length)), { message: 'Invalid namespace' });
+    assert.ok(c.isOpen());
+    c.terminate();
+  });
+
   it('a socket.io-client socket connects, its id is 20 URL-safe chars', T, async () => {
     const s = keep(await h.connect(gw.url));
     assert.match(s.id, SID_RE);
@@ -491,6 +506,7 @@ describe('transport (Engine.IO v4 / Socket.IO v5 over WebSocket)', { timeout: 60
       assert.equal(r0.status, 200);
       assert.equal(r0.headers['content-security-policy'], undefined, '--csp off: no policy');
       assert.equal(r0.headers['x-content-type-options'], 'nosniff', '--csp off keeps the other headers');
+      assert.equal(r0.headers['strict-transport-security'], undefined, 'no HSTS without TLS');
       const r1 = await h.httpGet(own.url, '/');
       assert.equal(r1.headers['content-security-policy'], "default-src 'none'");
     } finally {
