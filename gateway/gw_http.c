@@ -6,7 +6,12 @@
  * (--csp), CORS, admission of new sessions (state, --max-connections, the
  * per-address count), and the plain answer to an upgrade refused before any
  * WebSocket byte. */
+/* realpath is XSI (beyond the build's _POSIX_C_SOURCE 200809L). */
+#define _XOPEN_SOURCE 700
+
 #include <errno.h>
+#include <limits.h>
+#include <sys/stat.h>
 #include <libwebsockets.h>
 #include <openssl/ssl.h>
 #include <stdio.h>
@@ -34,8 +39,13 @@ static const struct lws_protocol_vhost_options hdr_hsts = {
     &hdr_nosniff, NULL, "strict-transport-security:", "max-age=31536000"};
 
 /* Text types carry their charset (lws's defaults do not). */
-static const struct lws_protocol_vhost_options mime_svg = {NULL, NULL, ".svg",
-                                                           "image/svg+xml"};
+/* Last: any other file is plain bytes, so an unknown extension answers
+ * like a known one (lws would say 415 for it and 404 for a missing file,
+ * telling which files exist). */
+static const struct lws_protocol_vhost_options mime_any = {
+    NULL, NULL, "*", "application/octet-stream"};
+static const struct lws_protocol_vhost_options mime_svg = {
+    &mime_any, NULL, ".svg", "image/svg+xml"};
 static const struct lws_protocol_vhost_options mime_json = {
     &mime_svg, NULL, ".json", "application/json; charset=utf-8"};
 static const struct lws_protocol_vhost_options mime_css = {
@@ -462,6 +472,52 @@ int gw__http_request(gw_server_t *srv, struct lws *wsi, gw__pss_t *pss) {
                         10, 0);
 }
 
+/* ---- static files ---------------------------------------------------------
+ */
+
+/* ours says whether |uri| goes to one of our callback mounts. */
+static int ours(const char *uri) {
+  static const char *const paths[] = {"/socket.io", "/healthz", "/readyz",
+                                      "/metrics"};
+  for (size_t i = 0; i < sizeof(paths) / sizeof(*paths); i++) {
+    size_t n = strlen(paths[i]);
+    if (strncmp(uri, paths[i], n) == 0 && (uri[n] == '\0' || uri[n] == '/'))
+      return 1;
+  }
+  return 0;
+}
+
+/* static_ok says whether |uri| names a regular file inside the web root:
+ * no segment starting with a dot (dotfiles, and any ".." lws left), and,
+ * once symlinks are resolved, still under the root. */
+static int static_ok(gw_server_t *srv, const char *uri) {
+  if (uri[0] != '/' || srv->web_root_real == NULL)
+    return 0;
+  for (const char *p = uri; (p = strchr(p, '/')) != NULL; p++)
+    if (p[1] == '.')
+      return 0;
+  char path[4096], real[PATH_MAX];
+  size_t ul = strlen(uri);
+  int n = snprintf(path, sizeof(path), "%s%s%s", srv->cfg->web_root, uri,
+                   ul > 0 && uri[ul - 1] == '/' ? "index.html" : "");
+  if (n < 0 || (size_t)n >= sizeof(path) || realpath(path, real) == NULL)
+    return 0;
+  size_t rl = strlen(srv->web_root_real);
+  struct stat st;
+  return strncmp(real, srv->web_root_real, rl) == 0 && real[rl] == '/' &&
+         stat(real, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int gw__http_filter(gw_server_t *srv, struct lws *wsi, const char *uri) {
+  gw__http_busy(wsi); /* any request, ours or a static file */
+  if (uri == NULL || ours(uri) || static_ok(srv, uri))
+    return 0;
+  GW_LOGD("static file refused: %s", uri);
+  gw__http_reply(wsi, HTTP_STATUS_NOT_FOUND, "text/plain", "not found\n", 10,
+                 0);
+  return 1;
+}
+
 int gw__http_configure(gw_server_t *srv,
                        struct lws_context_creation_info *info) {
   struct lws_http_mount *mounts = calloc(5, sizeof(*mounts));
@@ -492,6 +548,9 @@ int gw__http_configure(gw_server_t *srv,
 
   srv->mounts = mounts;
   srv->headers = csp;
+  /* Resolved once: files are checked against it (gw__http_filter). A web
+   * root that does not exist serves nothing. */
+  srv->web_root_real = realpath(srv->cfg->web_root, NULL);
   info->mounts = mounts;
   /* Under --tls-cert, browsers are told to use https only (HSTS), for a
    * year; no includeSubDomains: other hosts of the domain are not ours. */

@@ -392,6 +392,7 @@ fail:
     gw_frame_unref(srv->noop);
     free(srv->mounts);
     free(srv->headers);
+    free(srv->web_root_real);
     free(srv);
   }
   if (err != NULL)
@@ -413,6 +414,7 @@ int gw_server_free(gw_server_t *srv) {
   gw_frame_unref(srv->noop);
   free(srv->mounts); /* lws is done with them */
   free(srv->headers);
+  free(srv->web_root_real);
   int status = srv->exit_status;
   free(srv);
   return status;

@@ -185,6 +185,7 @@ struct gw_server {
   struct lws_protocol_vhost_options *headers; /* owned (gw__http_configure) */
   gw_list_t http_idle; /* kept-alive HTTP connections, idlest first */
   gw__peer_cache_t peer_cache[GW__PEER_CACHE];
+  char *web_root_real;  /* realpath of --web-root (owned), or NULL */
   unsigned relays;      /* relays in flight */
   gw_list_t relay_list; /* the same (gw_relay.c) */
 };
@@ -386,6 +387,13 @@ void gw__http_destroyed(struct lws *wsi);
 /* gw__http_sweep closes the connections idle since before |now| minus
  * --keepalive-timeout (from the tick). */
 void gw__http_sweep(gw_server_t *srv, uint64_t now);
+
+/* gw__http_filter vets a request before lws routes it (the URI |uri|,
+ * decoded by lws): a static file must be a regular file inside the web
+ * root, symlinks resolved, with no dot-segment in its path; anything else
+ * gets the same 404 as a missing file. Returns 0 to go on, or 1 when it
+ * answered (lws then closes the connection). */
+int gw__http_filter(gw_server_t *srv, struct lws *wsi, const char *uri);
 
 /* gw__http_content_length reads the request's Content-Length into *len.
  * Returns 0, or -1 when it has none or one that is no plain number. */

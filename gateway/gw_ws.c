@@ -387,8 +387,7 @@ static int callback_chat(struct lws *wsi, enum lws_callback_reasons reason,
     gw__http_busy(wsi); /* an upgrade on a kept-alive connection */
     return filter_upgrade(server_of(wsi), wsi);
   case LWS_CALLBACK_FILTER_HTTP_CONNECTION:
-    gw__http_busy(wsi); /* any request, ours or a static file */
-    return 0;
+    return gw__http_filter(server_of(wsi), wsi, in);
   case LWS_CALLBACK_WSI_DESTROY:
     gw__http_destroyed(wsi);
     return 0;

@@ -49,6 +49,13 @@ fs.writeFileSync(path.join(WEB, 'app.js'), 'console.log("app");\n');
 fs.writeFileSync(path.join(WEB, 'style.css'), 'body{color:red}\n');
 fs.mkdirSync(path.join(WEB, 'sub'));
 fs.writeFileSync(path.join(WEB, 'sub', 'page.html'), '<!doctype html><p>sub</p>\n');
+// What must never be served: a dotfile, a symlink out of the root, a
+// file of an unknown type (served, like any file: no 415 telling it exists).
+fs.writeFileSync(path.join(WEB, '.secret.json'), '{"secret":1}\n');
+fs.mkdirSync(path.join(WEB, '.git'));
+fs.writeFileSync(path.join(WEB, '.git', 'config'), '[core]\n');
+fs.symlinkSync('/etc', path.join(WEB, 'etc_link'));
+fs.writeFileSync(path.join(WEB, 'data.xyz'), 'xyz\n');
 process.on('exit', () => fs.rmSync(WEB, { recursive: true, force: true }));
 
 const MAX_PAYLOAD = 20000;
@@ -530,6 +537,17 @@ describe('transport (Engine.IO v4 / Socket.IO v5 over WebSocket)', { timeout: 60
       assert.ok(!/root:.*:0:0:/.test(raw), `path traversal via ${p} served /etc/passwd`);
       assert.ok(!/^HTTP\/1\.[01] 200/.test(raw), `path traversal ${p}: ${raw.split('\r\n')[0]}`);
     }
+    // Dotfiles and symlinks out of the root answer exactly as a missing
+    // file does; a file of an unknown type is served.
+    for (const p of ['/.secret.json', '/.git/config', '/sub/../.secret.json', '/%2esecret.json',
+      '/etc_link/hostname', '/etc_link/passwd']) {
+      const raw = await h.rawHttp(gw.url, `GET ${p} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      assert.match(raw, /^HTTP\/1\.1 404 /, `${p}: ${raw.split('\r\n')[0]}`);
+      assert.equal(raw.slice(raw.indexOf('\r\n\r\n') + 4), missing.text, `${p}: the body of a missing file`);
+    }
+    const xyz = await h.httpGet(gw.url, '/data.xyz');
+    assert.equal(xyz.status, 200, 'an unknown type is no 415');
+    assert.equal(xyz.text, 'xyz\n');
     assert.ok(gw.running());
   });
 
