@@ -118,6 +118,10 @@ static const opt_t opts[] = {
      "host:port other instances reach this one at, to relay polling "
      "requests and upgrades (Redis adapter); absent: $POD_IP:port, else "
      "--host:port"},
+    {"--request-timeout", "CHAT_REQUEST_TIMEOUT", OPT_U64,
+     F(request_timeout_ms), 100, 3600000,
+     "a polling POST's whole body must arrive within this many ms; else "
+     "its connection and session are closed"},
     {"--keepalive-timeout", "CHAT_KEEPALIVE_TIMEOUT", OPT_U64, F(keepalive_ms),
      100, 3600000,
      "an HTTP connection idle this long between requests is closed, in ms "
@@ -164,6 +168,7 @@ void gw_config_defaults(gw_config_t *c) {
   c->max_relays = 1024;
   c->relay_timeout_ms = 5000;
   c->keepalive_ms = 30000;
+  c->request_timeout_ms = 10000;
 }
 
 /* The policy of the bundled page: no inline script or style, nothing from

@@ -52,6 +52,7 @@ typedef struct gw_config {
   uint64_t max_relays;         /* relays in flight; 0: no relaying */
   uint64_t relay_timeout_ms;
   uint64_t keepalive_ms; /* idle keep-alive HTTP connections closed then */
+  uint64_t request_timeout_ms; /* a POST body's absolute deadline */
   int help;
   char node_id_buf[96];
   char jwt_secret_buf[1025]; /* --jwt-secret-file's content */

@@ -22,7 +22,8 @@
   XX(NO_NAMESPACE, "connect_timeout")                                          \
   XX(FRAME_SIZE, "frame_size")                                                 \
   XX(QUEUE, "queue")                                                           \
-  XX(ADAPTER_PENDING, "adapter_pending")
+  XX(ADAPTER_PENDING, "adapter_pending")                                       \
+  XX(REQUEST_TIME, "request_time")
 
 typedef enum {
 #define XX(k, name) GW_LIMIT_##k,

@@ -78,8 +78,10 @@ static void unpark(gw__pss_t *pss, struct lws *wsi) {
   gw_session_t *s = pss->s;
   if (pss->kind == PSS_GET && s->get == wsi)
     s->get = NULL;
-  if (pss->kind == PSS_POST && s->post == wsi)
+  if (pss->kind == PSS_POST && s->post == wsi) {
     s->post = NULL;
+    gw_list_remove(&s->post_link);
+  }
   pss->kind = PSS_NONE;
   pss->s = NULL;
   free(pss->body);
@@ -93,13 +95,33 @@ static void park(gw__pss_t *pss, struct lws *wsi, gw_session_t *s, int kind) {
   gw__session_hold(s);
   pss->s = s;
   pss->kind = (uint8_t)kind;
-  if (kind == PSS_GET)
+  if (kind == PSS_GET) {
     s->get = wsi;
-  else
+    /* Our own clock bounds the wait (the next ping, or the ping timeout),
+     * not lws's idle timeout. */
+    lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+  } else {
+    /* lws re-arms its idle timeout on every piece of a body: a body that
+     * trickles in would never end. Ours is absolute. */
     s->post = wsi;
-  /* Our own clock bounds the wait (the next ping, or the ping timeout),
-   * not lws's idle timeout. */
-  lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+    s->post_due = uv_now(s->srv->loop) + s->srv->cfg->request_timeout_ms;
+    gw_list_push_back(&s->srv->posts, &s->post_link);
+  }
+}
+
+void gw__poll_expire(gw_server_t *srv, uint64_t now) {
+  gw_list_t *h;
+  while ((h = gw_list_head(&srv->posts)) != NULL) {
+    gw_session_t *s = GW_LIST_DATA(h, gw_session_t, post_link);
+    if (s->post_due > now)
+      break;
+    gw_list_remove(&s->post_link);
+    srv->metrics.limit_hits[GW_LIMIT_REQUEST_TIME]++;
+    GW_LOGD("socket %s: POST body not in after --request-timeout", s->eio_sid);
+    /* Runs gw__poll_closed (which closes the session) before it returns. */
+    if (s->post != NULL)
+      lws_set_timeout(s->post, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
+  }
 }
 
 static int handshake(gw_server_t *srv, struct lws *wsi, const char *method) {

@@ -162,6 +162,7 @@ static void on_tick(uv_timer_t *t) {
     gw__ws_probe_expired(s); /* may release |s| */
   }
   gw__http_sweep(srv, now);
+  gw__poll_expire(srv, now);
   if (srv->state == ST_DRAINING)
     drain_step(srv, now);
 }
@@ -259,6 +260,7 @@ gw_server_t *gw_server_new(uv_loop_t *loop, const gw_config_t *cfg,
   gw_map_init(&srv->sessions);
   gw_list_init(&srv->connect_wait);
   gw_list_init(&srv->upgrades);
+  gw_list_init(&srv->posts);
   gw_list_init(&srv->relay_list);
   gw_list_init(&srv->http_idle);
   gw_map_init(&srv->ips);

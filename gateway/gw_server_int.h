@@ -95,9 +95,11 @@ typedef struct gw_session {
   gw_list_t kill_link;  /* srv->kills while a close is pending */
   gw_list_t wait_link;  /* srv->connect_wait until CONNECT */
   gw_list_t up_link;    /* srv->upgrades while a WebSocket probes */
+  gw_list_t post_link;  /* srv->posts while a POST body is arriving */
   uint64_t deadline;    /* ms (uv_now) of the next ping, or the pong due */
   uint64_t connect_due; /* ms: closed then unless it joined `/` */
   uint64_t upgrade_due; /* ms: the probing WebSocket must have sent `5` */
+  uint64_t post_due;    /* ms: the POST's whole body must be in */
   unsigned refs;
   unsigned connected : 1;     /* Socket.IO namespace `/` joined */
   unsigned attached : 1;      /* known to the adapter */
@@ -161,6 +163,7 @@ struct gw_server {
   gw_map_t sessions;       /* eio_sid -> gw_session_t, the same ones */
   gw_list_t connect_wait;  /* not connected yet, by connect_due */
   gw_list_t upgrades;      /* sessions a WebSocket probes, by upgrade_due */
+  gw_list_t posts;         /* sessions receiving a POST body, by post_due */
   gw_list_t ping_wait;     /* ordered by deadline (always now + interval) */
   gw_list_t pong_wait;     /* ordered by deadline (always now + timeout) */
   gw_frame_t *ping;        /* the shared "2" frame */
@@ -285,6 +288,10 @@ int gw__poll_send(gw_session_t *s, gw_frame_t *f);
 /* gw__poll_release answers the parked GET of |s| now, with what is queued or
  * a noop `6` (an upgrade is under way). */
 void gw__poll_release(gw_session_t *s);
+
+/* gw__poll_expire closes the connections of POSTs whose body is not in by
+ * their deadline (--request-timeout), from the tick. */
+void gw__poll_expire(gw_server_t *srv, uint64_t now);
 
 /* gw__poll_close_now ends the polling session |s| (from the reaper): the
  * parked GET, if any, gets what is queued and `1`. */

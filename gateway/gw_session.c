@@ -26,7 +26,8 @@ static void session_free(gw_session_t *s) {
   GW_CHECK(s->ended && s->wsi == NULL && s->get == NULL && s->post == NULL &&
            s->probe == NULL && !gw__linked(&s->link) &&
            !gw__linked(&s->ping_link) && !gw__linked(&s->kill_link) &&
-           !gw__linked(&s->wait_link) && !gw__linked(&s->up_link));
+           !gw__linked(&s->wait_link) && !gw__linked(&s->up_link) &&
+           !gw__linked(&s->post_link));
   gw_outq_close(&s->q);
   gw_socket_fini(&s->base);
   free(s->rx);
@@ -109,6 +110,7 @@ gw_session_t *gw__session_new(gw_server_t *srv, gw__transport_t transport,
   gw_list_push_back(&srv->connect_wait, &s->wait_link);
   gw_list_init(&s->kill_link);
   gw_list_init(&s->up_link);
+  gw_list_init(&s->post_link);
   srv->metrics.sessions[transport]++;
   const gw_config_t *cfg = srv->cfg;
   gw_frame_t *open =

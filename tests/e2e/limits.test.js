@@ -143,7 +143,8 @@ test('every limit is listed in /metrics from the start', { timeout: 30000 }, asy
   try {
     const m = await h.getMetrics(gw.url);
     for (const limit of ['connections', 'connections_per_ip', 'fd_reserve', 'connect_timeout', 'frame_size',
-      'queue', 'rate', 'inbox', 'name_length', 'message_size', 'rooms', 'room_members', 'adapter_pending']) {
+      'queue', 'rate', 'inbox', 'name_length', 'message_size', 'rooms', 'room_members', 'adapter_pending',
+      'request_time']) {
       assert.strictEqual(m.get('chat_limit_hits_total', { limit }), 0, limit);
     }
     assert.strictEqual(m.get('chat_websockets'), 0);

@@ -736,6 +736,36 @@ describe('HTTP framing and kept-alive connections', { timeout: 60000, skip: GATE
     }
   });
 
+  it('a POST body that trickles in is cut at --request-timeout, whatever its pace', T, async () => {
+    const gw = await h.startGateway({ args: ['--request-timeout', '600'] });
+    try {
+      const s = rawPoll(gw.url);
+      await s.open();
+      const c = await raw(gw.url);
+      const t0 = Date.now();
+      c.write(`POST /socket.io/?EIO=4&transport=polling&sid=${s.sid} HTTP/1.1\r\nHost: x\r\n` +
+        'Content-Type: text/plain;charset=UTF-8\r\nContent-Length: 40\r\n\r\n4');
+      // One byte every 150 ms: lws's own idle timeout never fires on it.
+      const timer = setInterval(() => { if (c.closedAt === null) c.write('x'); }, 150);
+      try {
+        await h.waitUntil(() => c.closedAt !== null, 3000, 20, 'the trickling POST closed');
+      } finally {
+        clearInterval(timer);
+      }
+      const took = c.closedAt - t0;
+      assert.ok(took >= 500 && took < 2000, `closed after ${took} ms`);
+      assert.equal(c.text, '', 'no answer to a body that never came');
+      // The transport broke mid-request: the session is gone, as for a
+      // dropped poll.
+      await h.waitUntil(async () => (await eioRequest(gw.url, { query: { sid: s.sid } })).status === 400,
+        2000, 50, 'the session closed');
+      assert.equal((await h.getMetrics(gw.url)).get('chat_limit_hits_total', { limit: 'request_time' }), 1);
+      s.destroy();
+    } finally {
+      assert.equal(await gw.stop('SIGINT'), 0);
+    }
+  });
+
   it('--keepalive-timeout closes an idle kept-alive connection, not a busy one', T, async () => {
     const gw = await h.startGateway({ args: ['--keepalive-timeout', '600'] });
     try {
