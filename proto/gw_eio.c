@@ -33,6 +33,31 @@ void gw_eio_pkt_clear(gw_eio_pkt_t *pkt) {
   pkt->event = NULL;
 }
 
+/* json_values_over says whether the JSON text |p|/|n| holds more than
+ * |max| values, without building them: outside strings, each '[' and '{'
+ * opens one, and each ',' after the first element adds one (an
+ * upper bound for what jansson would allocate; malformed text is left to
+ * jansson). */
+static int json_values_over(const char *p, size_t n, unsigned max) {
+  unsigned values = 1;
+  int in_str = 0;
+  for (size_t i = 0; i < n; i++) {
+    char c = p[i];
+    if (in_str) {
+      if (c == '\\')
+        i++; /* the escaped character, whatever it is */
+      else if (c == '"')
+        in_str = 0;
+      continue;
+    }
+    if (c == '"')
+      in_str = 1;
+    else if ((c == '[' || c == '{' || c == ',') && ++values > max)
+      return 1;
+  }
+  return 0;
+}
+
 static int parse_sio(gw_eio_pkt_t *pkt) {
   const char *p = pkt->text, *end = pkt->text + pkt->text_len;
   if (p == end || *p < '0' || *p > '6')
@@ -63,6 +88,8 @@ static int parse_sio(gw_eio_pkt_t *pkt) {
   }
   if (p < end) {
     json_error_t jerr;
+    if (json_values_over(p, (size_t)(end - p), GW_EIO_MAX_JSON_VALUES))
+      return GW_EPROTO;
     pkt->data = json_loadb(
         p, (size_t)(end - p),
         JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);

@@ -46,9 +46,17 @@ typedef struct gw_eio_pkt {
   const char *event; /* EVENT: the event name (borrowed from data) */
 } gw_eio_pkt_t;
 
-/* gw_eio_parse decodes one WebSocket text frame |buf|/|len|. On success
- * fills |pkt| (the caller releases it with gw_eio_pkt_clear) and returns 0;
- * otherwise returns GW_EPROTO and |pkt| holds nothing to release. */
+/* The most JSON values (arrays, objects, scalars) a packet's payload may
+ * hold. A chat event holds about ten; a 1 MB `[{},{},...]` would build
+ * some 70 MB of jansson tree. Counted on the raw bytes before any tree is
+ * built. */
+#define GW_EIO_MAX_JSON_VALUES 256
+
+/* gw_eio_parse decodes one WebSocket text frame (or polling packet)
+ * |buf|/|len|. On success fills |pkt| (the caller releases it with
+ * gw_eio_pkt_clear) and returns 0; otherwise returns GW_EPROTO and |pkt|
+ * holds nothing to release. A payload of more than GW_EIO_MAX_JSON_VALUES
+ * values is GW_EPROTO. */
 int gw_eio_parse(const char *buf, size_t len, gw_eio_pkt_t *pkt);
 
 /* gw_eio_pkt_clear releases what gw_eio_parse allocated. */

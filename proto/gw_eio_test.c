@@ -221,7 +221,36 @@ static void test_query_sid(void) {
   }
 }
 
+/* The bound on JSON values, counted before jansson builds anything. */
+static void test_json_values(void) {
+  char buf[8192];
+  for (int n = 250; n <= 260; n++) {
+    /* 42["e",1,1,...]: the array, "e" and n ones. */
+    size_t k = (size_t)snprintf(buf, sizeof(buf), "42[\"e\"");
+    for (int i = 0; i < n; i++)
+      k += (size_t)snprintf(buf + k, sizeof(buf) - k, ",1");
+    k += (size_t)snprintf(buf + k, sizeof(buf) - k, "]");
+    gw_eio_pkt_t pkt;
+    int rc = gw_eio_parse(buf, k, &pkt);
+    if (n + 2 <= GW_EIO_MAX_JSON_VALUES) {
+      GW_ASSERT_OK(rc);
+      gw_eio_pkt_clear(&pkt);
+    } else {
+      GW_ASSERT_EQ(rc, GW_EPROTO);
+    }
+  }
+  /* Commas, brackets and escaped quotes inside strings are no values. */
+  size_t k = (size_t)snprintf(buf, sizeof(buf), "42[\"e\",\"\\\"");
+  for (int i = 0; i < 2000; i++)
+    buf[k++] = i % 3 == 0 ? ',' : i % 3 == 1 ? '[' : '{';
+  k += (size_t)snprintf(buf + k, sizeof(buf) - k, "\"]");
+  gw_eio_pkt_t pkt;
+  GW_ASSERT_OK(gw_eio_parse(buf, k, &pkt));
+  gw_eio_pkt_clear(&pkt);
+}
+
 GW_TEST_LIST = {
+    {"json values", test_json_values},
     {"query check", test_query_check},
     {"query sid", test_query_sid},
     {"query add", test_query_add},
