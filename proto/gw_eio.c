@@ -177,20 +177,27 @@ void gw_eio_query_init(gw_eio_query_t *q) {
   memset(q, 0, sizeof(*q));
 }
 
-/* span_eq compares |s|/|n| with the string |lit|. With |encoded| the span is
- * decoded on the fly (see gw_eio_query_check), so nothing is copied and no
- * input length needs a buffer. */
+/* span_next returns the byte of |s|/|n| at *i and moves *i past it. With
+ * |encoded| it decodes as Node's querystring does ("%XX" to a byte, '+' to
+ * a space; a malformed '%' stays a literal '%'), so a span is read in place:
+ * nothing is copied and no input length needs a buffer. */
+static char span_next(const char *s, size_t n, size_t *i, int encoded) {
+  char c = s[(*i)++];
+  if (encoded && c == '+')
+    return ' ';
+  if (encoded && c == '%' && n - *i >= 2 && gw_hexval(s[*i]) >= 0 &&
+      gw_hexval(s[*i + 1]) >= 0) {
+    c = (char)(gw_hexval(s[*i]) << 4 | gw_hexval(s[*i + 1]));
+    *i += 2;
+  }
+  return c;
+}
+
+/* span_eq compares |s|/|n|, decoded (span_next), with the string |lit|. */
 static int span_eq(const char *s, size_t n, int encoded, const char *lit) {
   size_t i = 0, k = 0;
   while (i < n) {
-    char c = s[i++];
-    if (encoded && c == '+') {
-      c = ' ';
-    } else if (encoded && c == '%' && n - i >= 2 && gw_hexval(s[i]) >= 0 &&
-               gw_hexval(s[i + 1]) >= 0) {
-      c = (char)(gw_hexval(s[i]) << 4 | gw_hexval(s[i + 1]));
-      i += 2;
-    }
+    char c = span_next(s, n, &i, encoded);
     if (lit[k] == '\0' || lit[k] != c)
       return 0;
     k++;
@@ -198,21 +205,14 @@ static int span_eq(const char *s, size_t n, int encoded, const char *lit) {
   return lit[k] == '\0';
 }
 
-/* span_copy decodes |s|/|n| (as span_eq) into |out| (|cap| bytes, at most
+/* span_copy decodes |s|/|n| (span_next) into |out| (|cap| bytes, at most
  * cap - 1 of them written, NUL-ended) and returns the decoded length, which
  * may exceed what was written. */
 static size_t span_copy(const char *s, size_t n, int encoded, char *out,
                         size_t cap) {
   size_t i = 0, k = 0;
   while (i < n) {
-    char c = s[i++];
-    if (encoded && c == '+') {
-      c = ' ';
-    } else if (encoded && c == '%' && n - i >= 2 && gw_hexval(s[i]) >= 0 &&
-               gw_hexval(s[i + 1]) >= 0) {
-      c = (char)(gw_hexval(s[i]) << 4 | gw_hexval(s[i + 1]));
-      i += 2;
-    }
+    char c = span_next(s, n, &i, encoded);
     if (k + 1 < cap)
       out[k] = c;
     k++;
