@@ -155,6 +155,16 @@ static const char *request_origin(struct lws *wsi, char *buf, size_t cap) {
   return buf;
 }
 
+int gw__pss_append(gw__pss_t *pss, const char *in, size_t len) {
+  char *nb = realloc(pss->body, pss->body_len + len + 1);
+  if (nb == NULL)
+    return -1;
+  memcpy(nb + pss->body_len, in, len);
+  pss->body = nb;
+  pss->body_len += len;
+  return 0;
+}
+
 int gw__http_content_length(struct lws *wsi, uint64_t *len) {
   char cl[32];
   int n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
@@ -297,7 +307,7 @@ void gw__http_sweep(gw_server_t *srv, uint64_t now) {
       break;
     gw_list_remove(&c->link);
     /* May destroy the connection (and |c|) before it returns. */
-    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
+    gw__ws_kill(c->wsi, 0);
   }
 }
 
@@ -475,13 +485,17 @@ int gw__http_request(gw_server_t *srv, struct lws *wsi, gw__pss_t *pss) {
 /* ---- static files ---------------------------------------------------------
  */
 
+/* Our endpoints, mounted by callback (gw__http_configure); everything else
+ * comes from the web root. */
+static const char *const cb_paths[] = {"/socket.io", "/healthz", "/readyz",
+                                       "/metrics"};
+#define N_CB_PATHS (sizeof(cb_paths) / sizeof(*cb_paths))
+
 /* ours says whether |uri| goes to one of our callback mounts. */
 static int ours(const char *uri) {
-  static const char *const paths[] = {"/socket.io", "/healthz", "/readyz",
-                                      "/metrics"};
-  for (size_t i = 0; i < sizeof(paths) / sizeof(*paths); i++) {
-    size_t n = strlen(paths[i]);
-    if (strncmp(uri, paths[i], n) == 0 && (uri[n] == '\0' || uri[n] == '/'))
+  for (size_t i = 0; i < N_CB_PATHS; i++) {
+    size_t n = strlen(cb_paths[i]);
+    if (strncmp(uri, cb_paths[i], n) == 0 && (uri[n] == '\0' || uri[n] == '/'))
       return 1;
   }
   return 0;
@@ -520,7 +534,7 @@ int gw__http_filter(gw_server_t *srv, struct lws *wsi, const char *uri) {
 
 int gw__http_configure(gw_server_t *srv,
                        struct lws_context_creation_info *info) {
-  struct lws_http_mount *mounts = calloc(5, sizeof(*mounts));
+  struct lws_http_mount *mounts = calloc(N_CB_PATHS + 1, sizeof(*mounts));
   struct lws_protocol_vhost_options *csp = calloc(1, sizeof(*csp));
   if (mounts == NULL || csp == NULL) {
     free(mounts);
@@ -528,9 +542,7 @@ int gw__http_configure(gw_server_t *srv,
     return GW_ENOMEM;
   }
   /* Mounts: our endpoints by callback, everything else from the web root. */
-  static const char *const cb_paths[] = {"/socket.io", "/healthz", "/readyz",
-                                         "/metrics"};
-  for (int i = 0; i < 4; i++) {
+  for (size_t i = 0; i < N_CB_PATHS; i++) {
     struct lws_http_mount *m = &mounts[i];
     m->mount_next = &mounts[i + 1];
     m->mountpoint = cb_paths[i];
@@ -538,7 +550,7 @@ int gw__http_configure(gw_server_t *srv,
     m->origin = GW__PROTOCOL_NAME;
     m->origin_protocol = LWSMPRO_CALLBACK;
   }
-  struct lws_http_mount *root = &mounts[4];
+  struct lws_http_mount *root = &mounts[N_CB_PATHS];
   root->mountpoint = "/";
   root->mountpoint_len = 1;
   root->origin = srv->cfg->web_root;

@@ -120,7 +120,7 @@ void gw__poll_expire(gw_server_t *srv, uint64_t now) {
     GW_LOGD("socket %s: POST body not in after --request-timeout", s->eio_sid);
     /* Runs gw__poll_closed (which closes the session) before it returns. */
     if (s->post != NULL)
-      lws_set_timeout(s->post, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
+      gw__ws_kill(s->post, 0);
   }
 }
 
@@ -230,13 +230,7 @@ int gw__poll_body(gw_server_t *srv, struct lws *wsi, gw__pss_t *pss,
     unpark(pss, wsi);
     return -1;
   }
-  char *nb = realloc(pss->body, pss->body_len + len + 1);
-  if (nb == NULL)
-    return -1;
-  memcpy(nb + pss->body_len, in, len);
-  pss->body = nb;
-  pss->body_len += len;
-  return 0;
+  return gw__pss_append(pss, in, len);
 }
 
 /* post_packets hands the packets of a POST body to the session. Returns
@@ -356,7 +350,7 @@ void gw__poll_release(gw_session_t *s) {
 
 void gw__poll_close_now(gw_session_t *s) {
   if (s->probe != NULL)
-    lws_set_timeout(s->probe, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
+    gw__ws_kill(s->probe, 0);
   if (s->ended)
     return; /* the probe's close ended nothing: |s| was ended already */
   /* The parked GET, if any, takes what is queued and the goodbye; a client

@@ -118,16 +118,12 @@ static void detach(gw__relay_t *r, gw__pss_t *pss) {
   relay_unref(r);
 }
 
-/* kill_client closes the client's WebSocket with |code| (0: drop it). From
- * our own uv callbacks only (lws 4.1.6 acts on LWS_TO_KILL_SYNC there, not
- * on ASYNC): it runs the CLOSED callback, which detaches, before it
- * returns; |r| lives on until its handles are closed. */
+/* kill_client closes the client's WebSocket with |code| (0: drop it), by
+ * gw__ws_kill: the CLOSED callback detaches before it returns; |r| lives on
+ * until its handles are closed. */
 static void kill_client(gw__relay_t *r, uint16_t code) {
-  if (r->wsi == NULL || r->in_lws)
-    return;
-  if (code)
-    lws_close_reason(r->wsi, (enum lws_close_status)code, NULL, 0);
-  lws_set_timeout(r->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
+  if (r->wsi != NULL && !r->in_lws)
+    gw__ws_kill(r->wsi, code);
 }
 
 /* fail ends the relay for |why|: a polling client gets the error answer, a
@@ -478,40 +474,15 @@ static void start(gw__relay_t *r, uint64_t timeout_ms) {
 
 /* ---- polling ------------------------------------------------------------- */
 
-/* relayable says whether |sid|'s owner may be asked: relaying is on, this
- * request is no relay itself, we are not draining, a relay is free. On no,
- * *why is GW_RELAY_FAIL_LIMIT (counted) or GW_RELAY_FAIL__COUNT (draining),
- * both answered 503, or -1 (answered "Session ID unknown"). */
-static int relayable(gw_server_t *srv, struct lws *wsi, int *why) {
-  *why = -1;
-  /* One instance (no Redis, no peer registry) relays nowhere. */
-  if (srv->cfg->max_relays == 0 || srv->cfg->redis_url == NULL ||
-      lws_hdr_custom_length(wsi, "x-gw-relay:", 11) > 0)
-    return 0;
-  if (srv->state != ST_RUNNING) {
-    *why = GW_RELAY_FAIL__COUNT; /* draining: 503, not counted */
-    return 0;
-  }
-  if (srv->relays >= srv->cfg->max_relays) {
-    GW_LOGD("relay refused: --max-relays (%llu) in flight",
-            (unsigned long long)srv->cfg->max_relays);
-    srv->metrics.relay_failures[GW_RELAY_FAIL_LIMIT]++;
-    *why = GW_RELAY_FAIL_LIMIT;
-    return 0;
-  }
-  return 1;
-}
-
 int gw__relay_poll(gw_server_t *srv, struct lws *wsi, gw__pss_t *pss,
                    const char *method, const char *sid) {
-  int why;
-  if (!relayable(srv, wsi, &why)) {
-    if (why >= 0) /* over --max-relays, or draining: try another */
-      return gw__http_reply(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE,
-                            "application/json", E_BUSY, strlen(E_BUSY), 1);
+  int ok = gw__relay_ok(srv, wsi, sid);
+  if (ok < 0) /* over --max-relays, or draining: try another */
+    return gw__http_reply(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE,
+                          "application/json", E_BUSY, strlen(E_BUSY), 1);
+  if (ok == 0)
     return gw__http_reply(wsi, HTTP_STATUS_BAD_REQUEST, "application/json",
                           E_SID_UNKNOWN, strlen(E_SID_UNKNOWN), 1);
-  }
   int get = strcmp(method, "GET") == 0;
   if (!get && strcmp(method, "POST") != 0)
     return gw__http_reply(wsi, HTTP_STATUS_BAD_REQUEST, "application/json",
@@ -564,13 +535,7 @@ int gw__relay_body(gw_server_t *srv, struct lws *wsi, gw__pss_t *pss,
     srv->metrics.limit_hits[GW_LIMIT_FRAME_SIZE]++;
     return -1; /* gw__relay_closed frees the relay */
   }
-  char *nb = realloc(pss->body, pss->body_len + len + 1);
-  if (nb == NULL)
-    return -1;
-  memcpy(nb + pss->body_len, in, len);
-  pss->body = nb;
-  pss->body_len += len;
-  return 0;
+  return gw__pss_append(pss, in, len);
 }
 
 int gw__relay_body_done(gw_server_t *srv, struct lws *wsi, gw__pss_t *pss) {
@@ -606,14 +571,18 @@ int gw__relay_body_done(gw_server_t *srv, struct lws *wsi, gw__pss_t *pss) {
 
 /* ---- WebSocket ----------------------------------------------------------- */
 
-int gw__relay_ws_ok(gw_server_t *srv, struct lws *wsi, const char *sid) {
+int gw__relay_ok(gw_server_t *srv, struct lws *wsi, const char *sid) {
+  /* One instance (no Redis, no peer registry) relays nowhere; a relayed
+   * request is never relayed again. */
   if (srv->cfg->max_relays == 0 || srv->cfg->redis_url == NULL ||
       sid[0] == '\0' || memcmp(sid, srv->peer_tag, GW_PEER_TAG_LEN) == 0 ||
       lws_hdr_custom_length(wsi, "x-gw-relay:", 11) > 0)
     return 0;
   if (srv->state != ST_RUNNING)
-    return -1;
+    return -1; /* draining: not counted */
   if (srv->relays >= srv->cfg->max_relays) {
+    GW_LOGD("relay refused: --max-relays (%llu) in flight",
+            (unsigned long long)srv->cfg->max_relays);
     srv->metrics.relay_failures[GW_RELAY_FAIL_LIMIT]++;
     return -1;
   }
@@ -622,7 +591,7 @@ int gw__relay_ws_ok(gw_server_t *srv, struct lws *wsi, const char *sid) {
 
 int gw__relay_ws_start(gw_server_t *srv, struct lws *wsi, gw__pss_t *pss,
                        const char *sid) {
-  if (gw__relay_ws_ok(srv, wsi, sid) <= 0)
+  if (gw__relay_ok(srv, wsi, sid) <= 0)
     return -1;
   gw__relay_t *r = relay_new(srv, wsi, GW_RELAY_WEBSOCKET, sid);
   if (r == NULL)
@@ -707,12 +676,8 @@ int gw__relay_ws_receive(gw_server_t *srv, struct lws *wsi, gw__pss_t *pss,
   if (pss->body == NULL && lws_is_first_fragment(wsi) &&
       lws_is_final_fragment(wsi))
     return forward(r, in, len);
-  char *nb = realloc(pss->body, pss->body_len + len + 1);
-  if (nb == NULL)
+  if (gw__pss_append(pss, in, len) != 0)
     return -1;
-  memcpy(nb + pss->body_len, in, len);
-  pss->body = nb;
-  pss->body_len += len;
   if (!lws_is_final_fragment(wsi))
     return 0;
   int rc = forward(r, pss->body, pss->body_len);
@@ -740,20 +705,7 @@ int gw__relay_writeable(gw_server_t *srv, struct lws *wsi, gw__pss_t *pss) {
     relay_unref(r);
     return rc;
   }
-  for (int i = 0; i < 32; i++) {
-    gw_frame_t *f = gw_outq_peek(&r->q);
-    if (f == NULL)
-      break;
-    if (lws_write(wsi, gw_frame_data(f), f->len, LWS_WRITE_TEXT) < 0)
-      return -1;
-    gw__count_out(srv, f);
-    gw_outq_pop(&r->q);
-    if (lws_partial_buffered(wsi))
-      break;
-  }
-  if (gw_outq_len(&r->q) > 0)
-    lws_callback_on_writable(wsi);
-  return 0;
+  return gw__ws_drain(srv, wsi, &r->q);
 }
 
 void gw__relay_closed(gw_server_t *srv, struct lws *wsi, gw__pss_t *pss) {

@@ -257,6 +257,21 @@ const struct lws_protocols *gw__ws_protocols(void);
  * Returns 0, GW_ECLOSED or GW_EFULL (|s| is then being closed). */
 int gw__ws_send(gw_session_t *s, gw_frame_t *f);
 
+/* gw__ws_kill closes the connection |wsi| now: a WebSocket with close code
+ * |code| (0: dropped without a close frame), an HTTP connection dropped.
+ * From our own uv callbacks (timers, the reaper, relays), never inside an
+ * lws callback of |wsi|: lws 4.1.6 neither acts on LWS_TO_KILL_ASYNC from
+ * outside its own service, nor sends a close frame when a WRITEABLE
+ * callback returns -1; LWS_TO_KILL_SYNC does both right (with a close
+ * reason set, lws sends the close frame and waits for the peer's). It runs
+ * the CLOSED callback (which may free the session) before it returns. */
+void gw__ws_kill(struct lws *wsi, uint16_t code);
+
+/* gw__ws_drain writes frames of |q| to the WebSocket |wsi| from its
+ * WRITEABLE callback, while the kernel takes them, and asks for another
+ * callback if some are left. Returns what the callback returns. */
+int gw__ws_drain(gw_server_t *srv, struct lws *wsi, gw_outq_t *q);
+
 /* gw__ws_close_now closes the WebSocket of |s| as s->close_how says (from
  * the reaper). */
 void gw__ws_close_now(gw_session_t *s);
@@ -313,11 +328,11 @@ int gw__relay_body_done(gw_server_t *srv, struct lws *wsi, gw__pss_t *pss);
 int gw__relay_writeable(gw_server_t *srv, struct lws *wsi, gw__pss_t *pss);
 void gw__relay_closed(gw_server_t *srv, struct lws *wsi, gw__pss_t *pss);
 
-/* gw__relay_ws_ok says whether the upgrade on |wsi| for |sid| (no session
- * of ours) is to be relayed: 1 yes; 0 no (one instance, relaying off, our
- * own tag, or a relay itself); -1 no, draining or --max-relays are in
- * flight (counted): answer 503. */
-int gw__relay_ws_ok(gw_server_t *srv, struct lws *wsi, const char *sid);
+/* gw__relay_ok says whether the request or upgrade on |wsi| for |sid| (no
+ * session of ours) is to be relayed: 1 yes; 0 no (one instance, relaying
+ * off, our own tag, or a relay itself): "Session ID unknown"; -1 no,
+ * draining or --max-relays in flight (the latter counted): answer 503. */
+int gw__relay_ok(gw_server_t *srv, struct lws *wsi, const char *sid);
 
 /* gw__relay_drain closes every relayed WebSocket with 1001 (going away), so
  * that its client reconnects elsewhere; relayed requests end by themselves
@@ -401,6 +416,11 @@ void gw__http_sweep(gw_server_t *srv, uint64_t now);
  * gets the same 404 as a missing file. Returns 0 to go on, or 1 when it
  * answered (lws then closes the connection). */
 int gw__http_filter(gw_server_t *srv, struct lws *wsi, const char *uri);
+
+/* gw__pss_append adds |in|/|len| (borrowed) to the request body kept in
+ * |pss| (a POST's body, a relayed WebSocket message in pieces); the caller
+ * has checked the bound. Returns 0, or -1 out of memory. */
+int gw__pss_append(gw__pss_t *pss, const char *in, size_t len);
 
 /* gw__http_content_length reads the request's Content-Length into *len.
  * Returns 0, or -1 when it has none or one that is no plain number. */

@@ -45,13 +45,7 @@ static uint16_t close_code(gw__close_t how) {
   }
 }
 
-/* kill_wsi closes |wsi| now with close code |code| (0: drop it). lws 4.1.6
- * neither acts on LWS_TO_KILL_ASYNC from outside its own service, nor sends
- * a close frame when a WRITEABLE callback returns -1; LWS_TO_KILL_SYNC from
- * our timers does both right: with a close reason set, lws sends the close
- * frame and waits for the peer's; without, it drops the connection at once.
- * May run the CLOSED callback (and free the session) before it returns. */
-static void kill_wsi(struct lws *wsi, uint16_t code) {
+void gw__ws_kill(struct lws *wsi, uint16_t code) {
   if (code)
     lws_close_reason(wsi, (enum lws_close_status)code, NULL, 0);
   lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
@@ -59,14 +53,14 @@ static void kill_wsi(struct lws *wsi, uint16_t code) {
 
 void gw__ws_close_now(gw_session_t *s) {
   if (s->probe != NULL)
-    kill_wsi(s->probe, 0);
+    gw__ws_kill(s->probe, 0);
   if (s->wsi != NULL)
-    kill_wsi(s->wsi, close_code(s->close_how));
+    gw__ws_kill(s->wsi, close_code(s->close_how));
 }
 
 void gw__ws_probe_expired(gw_session_t *s) {
   if (s->probe != NULL)
-    kill_wsi(s->probe, LWS_CLOSE_STATUS_POLICY_VIOLATION);
+    gw__ws_kill(s->probe, LWS_CLOSE_STATUS_POLICY_VIOLATION);
 }
 
 int gw__ws_send(gw_session_t *s, gw_frame_t *f) {
@@ -155,7 +149,7 @@ static int filter_upgrade(gw_server_t *srv, struct lws *wsi) {
     /* An upgrade of a polling session: only of a live one of ours that is
      * on polling with no probe yet (engine.io refuses the rest). */
     gw_session_t *s = sid[0] ? gw__session_find(srv, sid) : NULL;
-    int relay = s == NULL ? gw__relay_ws_ok(srv, wsi, sid) : 0;
+    int relay = s == NULL ? gw__relay_ok(srv, wsi, sid) : 0;
     if (relay > 0)
       return 0; /* another instance's: relayed there once established */
     if (relay < 0) {
@@ -344,27 +338,29 @@ static int ws_peer_close(gw_server_t *srv, struct lws *wsi, gw_session_t *s,
   return 0;
 }
 
-static int ws_writeable(gw_server_t *srv, struct lws *wsi, gw_session_t *s) {
-  if (s->closing || lws_get_close_length(wsi) > 0)
-    return 0; /* the reaper and lws finish the close */
+int gw__ws_drain(gw_server_t *srv, struct lws *wsi, gw_outq_t *q) {
   /* Several frames per callback while the kernel takes them: lws keeps a
    * partial write itself, and we stop there until it has drained. */
-  if (s->closing || s->ended)
-    return 0;
   for (int i = 0; i < WRITES_PER_CALLBACK; i++) {
-    gw_frame_t *f = gw_outq_peek(&s->q);
+    gw_frame_t *f = gw_outq_peek(q);
     if (f == NULL)
       break;
     if (lws_write(wsi, gw_frame_data(f), f->len, LWS_WRITE_TEXT) < 0)
       return -1;
     gw__count_out(srv, f);
-    gw_outq_pop(&s->q);
+    gw_outq_pop(q);
     if (lws_partial_buffered(wsi))
       break;
   }
-  if (gw_outq_len(&s->q) > 0)
+  if (gw_outq_len(q) > 0)
     lws_callback_on_writable(wsi);
   return 0;
+}
+
+static int ws_writeable(gw_server_t *srv, struct lws *wsi, gw_session_t *s) {
+  if (s->closing || s->ended || lws_get_close_length(wsi) > 0)
+    return 0; /* the reaper and lws finish the close */
+  return gw__ws_drain(srv, wsi, &s->q);
 }
 
 static int callback_chat(struct lws *wsi, enum lws_callback_reasons reason,
